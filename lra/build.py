@@ -1,0 +1,134 @@
+"""Preparation as a library (the CLI is lra/prepare.py): build a task into the cached format.
+
+The dataset lands in <data dir>/<name>, where the data dir is --data-dir, else $LRA_DATA_DIR, else
+$XDG_CACHE_HOME/lra (default ~/.cache/lra), and the name encodes source and options. Preparation is
+atomic (built in a temporary folder beside the target, then renamed into place) and idempotent
+(a second run says it is already prepared, unless --force).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from lra import cache
+from lra.errors import DataError
+from lra.tasks import TASKS
+
+
+def default_data_dir() -> Path:
+    """$LRA_DATA_DIR, else the user's cache directory ($XDG_CACHE_HOME or ~/.cache) / lra."""
+    if os.environ.get("LRA_DATA_DIR"):
+        return Path(os.environ["LRA_DATA_DIR"]).expanduser().resolve()
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return (Path(cache_home) / "lra").expanduser().resolve()
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data dir to use: the argument if given, else default_data_dir()."""
+    return Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
+
+
+def task_module(task: str):
+    """The module of a task name (DataError naming the known tasks otherwise)."""
+    if task not in TASKS:
+        raise DataError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
+    return TASKS[task]
+
+
+def prepare_command(task: str, args: list[str], data_dir: Path, force: bool = False) -> str:
+    """The exact shell command that (re)builds a dataset."""
+    words = ["python", "-m", "lra.prepare", task, *args, "--data-dir", str(data_dir)]
+    return " ".join(shlex.quote(w) for w in words) + (" --force" if force else "")
+
+
+def dataset_path(task: str, options: dict[str, Any], data_dir: str | os.PathLike | None = None) -> Path:
+    """Where the dataset for (task, options) lives."""
+    return resolve_data_dir(data_dir) / task_module(task).dataset_name(options)
+
+
+def corruption_message(folder: Path, problems: list[str], rebuild: str) -> str:
+    """The error text for a cache that fails its manifest checks."""
+    listed = "\n  ".join(problems)
+    return f"the cached dataset {folder} is corrupted:\n  {listed}\nrebuild it with:\n  {rebuild}"
+
+
+def prepare(task: str, options: dict[str, Any], data_dir: str | os.PathLike | None = None, *,
+            force: bool = False, log: Callable[[str], None] = print) -> Path:
+    """Build the dataset for (task, options) unless a valid one is already there; return its folder."""
+    module = task_module(task)
+    root = resolve_data_dir(data_dir)
+    target = root / module.dataset_name(options)
+    rebuild = prepare_command(task, module.command_args(options), root, force=True)
+    if target.exists() and not force:
+        manifest, problems = cache.verify(target)
+        if not problems:
+            log(f"already prepared: {target} (use --force to rebuild)")
+            return target
+        raise DataError(corruption_message(target, problems, rebuild))
+    root.mkdir(parents=True, exist_ok=True)
+    # A hidden, unique sibling of the target: same file system, so the final rename is atomic.
+    tmp = root / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        start = time.perf_counter()
+        _build_into(tmp, task, module, options, log)
+        _move_into_place(tmp, target, force, log)
+        log(f"prepared {target} in {time.perf_counter() - start:.1f} s")
+    finally:
+        # Whatever went wrong, leave nothing half-written (after success tmp no longer exists).
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _build_into(out_dir: Path, task: str, module, options: dict[str, Any], log) -> dict[str, Any]:
+    """Build the task's data, pad it, and write arrays + manifest into out_dir."""
+    built = module.build(options, out_dir, log)
+    splits, max_len = cache.pad_sequences(built["sequences"], built["labels"], built.get("max_len"))
+    info = dict(built["info"])
+    sources = info.pop("source_files", {})
+    manifest = {
+        "task": task,
+        "name": module.dataset_name(options),
+        "options": options,
+        "prepare_args": module.command_args(options),
+        "vocabulary": list(built["vocabulary"]),
+        "vocab_size": len(built["vocabulary"]),
+        "n_classes": built["n_classes"],
+        "max_len": int(max_len),
+        "splits": {split: cache.split_summary(arrays, built["n_classes"]) for split, arrays in splits.items()},
+        "sources": {split: _source_record(Path(p), out_dir) for split, p in sources.items()},
+        "task_info": info,
+    }
+    return cache.write_dataset(out_dir, splits, manifest)
+
+
+def _source_record(path: Path, out_dir: Path) -> dict[str, str]:
+    """Provenance of an input file: its path (relative if it lives in the dataset) and sha256."""
+    shown = path.relative_to(out_dir) if path.is_relative_to(out_dir) else path
+    return {"path": str(shown), "sha256": cache.sha256(path)}
+
+
+def _move_into_place(tmp: Path, target: Path, force: bool, log) -> None:
+    """Atomically publish tmp as target (the old target, if forced, is removed only afterwards)."""
+    old = None
+    if target.exists() and force:
+        old = target.parent / f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+        os.rename(target, old)
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        if (target / cache.MANIFEST).exists():
+            # Another process published the same dataset first; theirs is as good as ours.
+            log(f"{target} was prepared concurrently by another process; using it")
+        else:
+            if old is not None:
+                os.rename(old, target)  # put the previous dataset back rather than lose it
+            raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,10 @@
+"""The one exception type the data package raises for bad or missing data."""
+
+
+class DataError(Exception):
+    """Bad input files, a missing or corrupted cache, or unusable options.
+
+    The message is written for the person at the terminal: it names the file (and the 1-based
+    line for text inputs) and, where data is missing or corrupted, the command that rebuilds it.
+    The CLI prints it as ``error: <message>`` without a traceback.
+    """

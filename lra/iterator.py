@@ -1,0 +1,108 @@
+"""Deterministic, resumable batches: every training batch is a pure function of (seed, step).
+
+Training: grain's ``MapDataset.range(n).shuffle(seed).repeat().batch(B)`` gives random access to
+the index batch k = elements [k*B, (k+1)*B) of an endless stream of epochs, each a different
+permutation of 0..n-1; batches run across epoch boundaries. Resuming at step k needs only k.
+Evaluation: every example once, in order; the last batch is padded to B with copies of a real
+example and marked ``valid=False``, so shapes stay fixed.
+
+A batch is a dict of NumPy arrays: inputs (B, L) int32, lengths (B,) int32, labels (B,) int32,
+valid (B,) bool. L is the dataset's max_len, or, with ``bucket_boundaries``, the smallest boundary
+that fits the longest sequence in the batch (capped at max_len), so only a few shapes compile.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+
+Split = Mapping[str, np.ndarray]
+Batch = dict[str, np.ndarray]
+
+
+def _shuffle_seed(seed: int) -> int:
+    """Scramble the user seed before grain sees it.
+
+    grain shuffles epoch e with seed + e, so raw seeds s and s + 1 would share all but one epoch;
+    hashing the seed first makes nearby seeds give unrelated streams.
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(np.random.SeedSequence(int(seed)).generate_state(1, np.uint32)[0])
+
+
+def _check(split: Split, batch_size: int) -> int:
+    """Number of examples in the split, after checking the arguments."""
+    n = len(split["labels"])
+    if n == 0:
+        raise ValueError("the split has no examples")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return n
+
+
+def train_index_batches(n: int, batch_size: int, seed: int):
+    """grain MapDataset whose element k is the int array of example indices of training batch k."""
+    # Imported here so that `python -m lra.prepare` does not pay grain's import time.
+    import grain
+
+    return grain.MapDataset.range(n).shuffle(seed=_shuffle_seed(seed)).repeat().batch(batch_size)
+
+
+def bucket_length(longest: int, max_len: int, bucket_boundaries: Sequence[int] | None) -> int:
+    """Padded length of a batch whose longest sequence is `longest`."""
+    if not bucket_boundaries:
+        return max_len
+    fitting = [b for b in bucket_boundaries if b >= longest]
+    return min(min(fitting), max_len) if fitting else max_len
+
+
+def gather(split: Split, indices: np.ndarray, valid: np.ndarray, bucket_boundaries=None) -> Batch:
+    """The batch of the examples at `indices` (trimmed to a bucket length if asked)."""
+    lengths = split["lengths"][indices]
+    length = bucket_length(int(lengths.max()), split["inputs"].shape[1], bucket_boundaries)
+    return {
+        "inputs": np.ascontiguousarray(split["inputs"][indices, :length], dtype=np.int32),
+        "lengths": lengths.astype(np.int32),
+        "labels": split["labels"][indices].astype(np.int32),
+        "valid": valid,
+    }
+
+
+def train_batch(split: Split, batch_size: int, seed: int, step: int, *, bucket_boundaries=None) -> Batch:
+    """Training batch number `step` (0-based) of the seeded stream; a pure function of its arguments."""
+    n = _check(split, batch_size)
+    if step < 0:
+        raise ValueError(f"step must be non-negative, got {step}")
+    indices = np.asarray(train_index_batches(n, batch_size, seed)[step])
+    return gather(split, indices, np.ones(batch_size, bool), bucket_boundaries)
+
+
+def train_batches(split: Split, batch_size: int, seed: int, start_step: int = 0, *,
+                  bucket_boundaries=None) -> Iterator[Batch]:
+    """Endless training batches start_step, start_step + 1, ... (same as train_batch for each step)."""
+    n = _check(split, batch_size)
+    if start_step < 0:
+        raise ValueError(f"start_step must be non-negative, got {start_step}")
+    index_batches = train_index_batches(n, batch_size, seed)
+    valid = np.ones(batch_size, bool)
+    for step in itertools.count(start_step):
+        yield gather(split, np.asarray(index_batches[step]), valid.copy(), bucket_boundaries)
+
+
+def num_eval_batches(split: Split, batch_size: int) -> int:
+    """Number of batches eval_batches yields."""
+    return -(-_check(split, batch_size) // batch_size)
+
+
+def eval_batches(split: Split, batch_size: int, *, bucket_boundaries=None) -> Iterator[Batch]:
+    """Every example exactly once, in order; the padded tail of the last batch has valid=False."""
+    n = _check(split, batch_size)
+    for start in range(0, n, batch_size):
+        real = np.arange(start, min(start + batch_size, n))
+        # Pad with copies of a real example (not zeros) so that padding rows have a valid
+        # length and a model's masked pooling never divides by zero on them.
+        indices = np.concatenate([real, np.full(batch_size - real.size, real[0])])
+        yield gather(split, indices, np.arange(batch_size) < real.size, bucket_boundaries)

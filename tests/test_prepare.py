@@ -1,0 +1,226 @@
+"""Preparation, the cached format and the loading API: CLI, atomicity, idempotency, corruption."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lra
+from lra import build, cache, listops
+from lra.errors import DataError
+
+REPO = Path(__file__).resolve().parents[1]
+
+RELEASE_ROWS = {
+    "train": [("( ( ( [MAX 2 ) 9 ) ] )", 9), ("( ( ( [MIN 4 ) 7 ) ] )", 4), ("( ( ( [SM 5 ) 3 ) ] )", 8),
+              ("( ( ( [MIN 1 ) 7 ) ] )", 1), ("( ( ( ( [MED 1 ) 4 ) 8 ) ] )", 4)],
+    "val": [("( ( ( [MAX 4 ) 1 ) ] )", 4), ("( ( ( ( [MAX 2 ) 9 ) ( ( ( [MIN 4 ) 7 ) ] ) ) ] )", 9)],
+    "test": [("( ( ( [SM 4 ) 4 ) ] )", 8), ("7", 7), ("( ( ( [MIN 4 ) 1 ) ] )", 1)],
+}
+
+
+def write_release(folder: Path, rows=RELEASE_ROWS) -> Path:
+    """A listops-1000 folder in the release format (header, parentheses, CRLF like csv.writer)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, split_rows in rows.items():
+        lines = ["Source\tTarget"] + [f"{text}\t{label}" for text, label in split_rows]
+        (folder / f"basic_{split}.tsv").write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    return folder
+
+
+def run_cli(*args, env_extra=None):
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "lra.prepare", *args], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=120)
+
+
+def quiet(message):
+    """A log function that drops messages."""
+
+
+def test_cli_generate_then_no_op(tmp_path):
+    first = run_cli("listops", "--generate", "--size", "small", "--seed", "2", "--data-dir", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    folder = tmp_path / "listops-generated-small-seed2"
+    assert (folder / "manifest.json").is_file()
+    assert "label counts" in first.stdout and "train: 20000 examples" in first.stdout
+    stamp = (folder / "train.inputs.npy").stat().st_mtime_ns
+    second = run_cli("listops", "--generate", "--size", "small", "--seed", "2", "--data-dir", str(tmp_path))
+    assert second.returncode == 0 and "already prepared" in second.stdout
+    assert (folder / "train.inputs.npy").stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # no temp dirs left
+
+
+def test_cli_bad_release_row_exits_2_without_traceback(tmp_path):
+    release = write_release(tmp_path / "listops-1000")
+    with open(release / "basic_val.tsv", "a", encoding="utf-8") as f:
+        f.write("[MAX 1 2 ]\tnine\r\n")
+    data = tmp_path / "data"
+    result = run_cli("listops", "--release-dir", str(release), "--data-dir", str(data))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert f"{release / 'basic_val.tsv'}, line 4" in result.stderr and "not an integer" in result.stderr
+    assert not data.exists() or list(data.iterdir()) == []  # nothing half-written
+
+
+def test_cli_missing_release_exits_2(tmp_path):
+    result = run_cli("listops", "--release-dir", str(tmp_path / "absent"), "--data-dir", str(tmp_path / "d"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "basic_train.tsv" in result.stderr
+
+
+def test_release_dataset_arrays_and_manifest(tmp_path):
+    # --release-dir may point at the unpacked archive above listops-1000.
+    write_release(tmp_path / "lra_release" / "listops-1000")
+    folder = build.prepare("listops", listops.make_options(source="release", release_dir=tmp_path),
+                           tmp_path / "data", log=quiet)
+    assert folder.name == "listops-release"
+    ds = lra.load_dataset(folder)
+    m = ds.manifest
+    assert m["task"] == "listops" and m["format_version"] == cache.FORMAT_VERSION
+    assert m["vocabulary"] == list(listops.VOCAB) and ds.vocab_size == len(listops.VOCAB)
+    assert ds.n_classes == 10 and ds.max_len == 8  # the longest release row, [MAX 2 9 [MIN 4 7 ] ]
+    for split, rows in RELEASE_ROWS.items():
+        arrays = ds.splits[split]
+        assert arrays["inputs"].shape == (len(rows), 8) and arrays["inputs"].dtype == np.int32
+        assert arrays["labels"].tolist() == [label for _, label in rows]
+        assert arrays["lengths"].tolist() == [len(listops.strip_parentheses(t)) for t, _ in rows]
+        for row, length in zip(arrays["inputs"], arrays["lengths"]):
+            assert np.all(row[length:] == 0) and np.all(row[:length] != 0)
+        assert m["splits"][split]["label_counts"] == np.bincount(arrays["labels"], minlength=10).tolist()
+    for name, meta in m["files"].items():
+        assert meta["sha256"] == cache.sha256(folder / name)
+    assert m["sources"]["train"]["sha256"] == cache.sha256(tmp_path / "lra_release/listops-1000/basic_train.tsv")
+    assert json.loads((folder / "manifest.json").read_text()) == m
+
+
+def test_majority_class_accuracy_uses_train_labels(tmp_path):
+    release = write_release(tmp_path / "listops-1000")
+    ds = lra.get_dataset("listops", source="release", release_dir=release, data_dir=tmp_path / "data")
+    # Train labels 9, 4, 8, 1, 4: the majority class is 4.
+    assert ds.majority_class_accuracy("train") == pytest.approx(2 / 5)
+    assert ds.majority_class_accuracy("val") == pytest.approx(1 / 2)
+    assert ds.majority_class_accuracy("test") == 0.0
+
+
+def test_missing_release_dataset_prints_prepare_command(tmp_path):
+    with pytest.raises(DataError) as error:
+        lra.get_dataset("listops", source="release", data_dir=tmp_path)
+    assert f"python -m lra.prepare listops --release-dir PATH/TO/lra_release/listops-1000 --data-dir {tmp_path}" in str(
+        error.value
+    )
+
+
+def test_generated_dataset_prepares_on_first_use_with_eos(tmp_path):
+    plain = lra.get_dataset("listops", source="generated", size="small", seed=0, data_dir=tmp_path)
+    eos = lra.get_dataset("listops", size="small", seed=0, append_eos=True, data_dir=tmp_path)
+    assert eos.path.name == "listops-generated-small-seed0-eos" and eos.manifest["options"]["append_eos"]
+    assert plain.max_len == listops.SIZES["small"].max_length - 1 and eos.max_len == plain.max_len + 1
+    a, b = plain.splits["val"], eos.splits["val"]
+    assert np.array_equal(b["lengths"], a["lengths"] + 1)
+    assert np.all(b["inputs"][np.arange(len(b["lengths"])), b["lengths"] - 1] == listops.EOS_ID)
+    assert np.array_equal(b["labels"], a["labels"])
+    # Labels of the generated TSVs agree with the evaluator, and the manifest counts them.
+    rows = (plain.path / "source" / "basic_val.tsv").read_text().splitlines()[1:]
+    assert [listops.evaluate(r.split("\t")[0]) for r in rows] == a["labels"].tolist()
+    assert plain.manifest["splits"]["train"]["label_counts"] == np.bincount(plain.splits["train"]["labels"]).tolist()
+    assert sum(plain.manifest["splits"]["train"]["label_counts"]) == listops.SIZES["small"].n_train
+
+
+def test_generation_same_seed_identical_files(tmp_path):
+    options = listops.make_options(size="small", seed=5)
+    one = build.prepare("listops", options, tmp_path / "a", log=quiet)
+    two = build.prepare("listops", options, tmp_path / "b", log=quiet)
+    other = build.prepare("listops", listops.make_options(size="small", seed=6), tmp_path / "a", log=quiet)
+    for name in ["source/basic_train.tsv", "train.inputs.npy", "test.labels.npy"]:
+        assert (one / name).read_bytes() == (two / name).read_bytes()
+        assert (one / name).read_bytes() != (other / name).read_bytes()
+
+
+def test_prepare_is_idempotent_and_force_rebuilds(tmp_path):
+    options = listops.make_options(source="release", release_dir=write_release(tmp_path / "rel"))
+    messages = []
+    folder = build.prepare("listops", options, tmp_path / "data", log=messages.append)
+    stamp = (folder / "manifest.json").stat().st_mtime_ns
+    assert build.prepare("listops", options, tmp_path / "data", log=messages.append) == folder
+    assert messages[-1].startswith("already prepared") and (folder / "manifest.json").stat().st_mtime_ns == stamp
+    (folder / "val.labels.npy").write_bytes(b"garbage")
+    build.prepare("listops", options, tmp_path / "data", force=True, log=quiet)
+    assert lra.load_dataset(folder).splits["val"]["labels"].tolist() == [4, 9]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["listops-release"]
+
+
+def test_failed_preparation_leaves_nothing(tmp_path, monkeypatch):
+    options = listops.make_options(size="small", seed=0)
+
+    def fail_while_writing(*args):
+        (args[0] / "train.inputs.npy").write_bytes(b"half")  # something half-written first
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(cache, "write_dataset", fail_while_writing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build.prepare("listops", options, tmp_path, log=quiet)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["modify", "truncate", "delete", "manifest"])
+def test_corrupted_cache_is_detected(tmp_path, damage):
+    release = write_release(tmp_path / "rel")
+    data = tmp_path / "data"
+    folder = build.prepare("listops", listops.make_options(source="release", release_dir=release), data, log=quiet)
+    victim = folder / "train.inputs.npy"
+    if damage == "modify":  # same size, one byte changed
+        raw = bytearray(victim.read_bytes())
+        raw[-1] ^= 1
+        victim.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        victim.write_bytes(victim.read_bytes()[:-8])
+    elif damage == "delete":
+        victim.unlink()
+    else:
+        victim = folder / "manifest.json"
+        victim.write_text("{not json")
+    with pytest.raises(DataError) as error:
+        lra.get_dataset("listops", source="release", release_dir=release, data_dir=data)
+    message = str(error.value)
+    assert str(victim) in message and "corrupted" in message
+    assert f"python -m lra.prepare listops --release-dir {release} --data-dir {data} --force" in message
+    result = run_cli("listops", "--release-dir", str(release), "--data-dir", str(data))  # no --force
+    assert result.returncode == 2 and str(victim) in result.stderr and "--force" in result.stderr
+
+
+def test_data_dir_resolution(tmp_path, monkeypatch):
+    monkeypatch.delenv("LRA_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert build.default_data_dir() == tmp_path / "xdg" / "lra"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert build.default_data_dir() == tmp_path / "home" / ".cache" / "lra"
+    monkeypatch.setenv("LRA_DATA_DIR", str(tmp_path / "env"))
+    assert build.resolve_data_dir() == tmp_path / "env"
+    assert build.resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
+
+
+@pytest.mark.parametrize(
+    "kwargs, complaint",
+    [({"task": "text"}, "unknown task"), ({"size": "huge"}, "unknown ListOps size"),
+     ({"source": "tfds"}, "unknown ListOps source"), ({"seed": -1}, "non-negative")],
+)
+def test_get_dataset_rejects_bad_options(tmp_path, kwargs, complaint):
+    with pytest.raises(DataError, match=complaint):
+        lra.get_dataset(data_dir=tmp_path, **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_losing_a_publish_race_keeps_the_winner(tmp_path):
+    winner, ours = tmp_path / "listops-release", tmp_path / ".listops-release.tmp-1"
+    for folder, text in [(winner, "winner"), (ours, "ours")]:
+        folder.mkdir()
+        (folder / cache.MANIFEST).write_text(text)
+    messages = []
+    build._move_into_place(ours, winner, force=False, log=messages.append)
+    assert (winner / cache.MANIFEST).read_text() == "winner" and "concurrently" in messages[0]
