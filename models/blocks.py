@@ -1,0 +1,67 @@
+"""The residual block shared by every sequence-layer family:
+
+    [pre-norm] -> layer(x, mask) -> activation/GLU -> dropout -> + residual [post-norm]
+
+Activations (S5, Smith et al. 2023, and its code; W, W1, W2 are H x H Linear layers with bias):
+    gelu:      y = gelu(x)
+    glu:       y = W1 gelu(x) * sigmoid(W2 gelu(x))        (S5 "full_glu")
+    half_glu1: y = gelu(x) * sigmoid(W gelu(x))
+    half_glu2: y = x * sigmoid(W gelu(x))                  (used by S5 and LRU configs on LRA)
+S5 additionally applies dropout to gelu(x) inside the GLU; here dropout is applied once, after the activation.
+"""
+import jax
+from flax import nnx
+
+ACTIVATIONS = ("gelu", "glu", "half_glu1", "half_glu2")
+NORMS = ("batch", "layer")
+
+
+class MaskedNorm(nnx.Module):
+    """BatchNorm or LayerNorm over the feature axis of (B, L, H), called norm(x_BxLxH, mask_BxL).
+
+    BatchNorm's training statistics (the normalisation and the running averages) use only valid positions
+    (nnx.BatchNorm's mask= argument); in eval mode it is per-position, like LayerNorm, so masks do not matter.
+    """
+
+    def __init__(self, kind, d_model, *, momentum=0.99, rngs: nnx.Rngs):
+        if kind not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
+        self.kind = kind
+        if kind == "batch":
+            self.norm = nnx.BatchNorm(d_model, momentum=momentum, rngs=rngs)
+        else:
+            self.norm = nnx.LayerNorm(d_model, rngs=rngs)
+
+    def __call__(self, x_BxLxH, mask_BxL=None):
+        if self.kind == "batch" and mask_BxL is not None:
+            return self.norm(x_BxLxH, mask=mask_BxL[..., None].astype(bool))
+        return self.norm(x_BxLxH)
+
+
+class ResidualBlock(nnx.Module):
+    """block(x_BxLxH, mask_BxL=None) -> (B, L, H); `layer` is any module called layer(x_BxLxH, mask_BxL)."""
+
+    def __init__(self, layer, d_model, *, norm="batch", prenorm=True, activation="gelu", dropout=0.0,
+                 bn_momentum=0.99, rngs: nnx.Rngs):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.layer, self.prenorm, self.activation = layer, prenorm, activation
+        self.norm = MaskedNorm(norm, d_model, momentum=bn_momentum, rngs=rngs)
+        self.W1 = nnx.Linear(d_model, d_model, rngs=rngs) if activation == "glu" else nnx.data(None)
+        self.W2 = nnx.Linear(d_model, d_model, rngs=rngs) if activation != "gelu" else nnx.data(None)
+        self.dropout = nnx.Dropout(dropout, rngs=rngs)
+
+    def _activate(self, x):
+        g = jax.nn.gelu(x)
+        if self.activation == "gelu":
+            return g
+        gate = jax.nn.sigmoid(self.W2(g))
+        if self.activation == "glu":
+            return self.W1(g) * gate
+        return (g if self.activation == "half_glu1" else x) * gate
+
+    def __call__(self, x_BxLxH, mask_BxL=None):
+        z = self.norm(x_BxLxH, mask_BxL) if self.prenorm else x_BxLxH
+        z = self.dropout(self._activate(self.layer(z, mask_BxL)))
+        x_BxLxH = x_BxLxH + z
+        return x_BxLxH if self.prenorm else self.norm(x_BxLxH, mask_BxL)

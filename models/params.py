@@ -1,0 +1,15 @@
+"""Parameter kinds that carry their optimiser group from where they are created.
+
+The trainer's optax label function selects on these types (not on names), so a new layer gets the right
+treatment by choosing the right kind when it creates a parameter.
+"""
+from flax import nnx
+
+
+class RecurrentParam(nnx.Param):
+    """A parameter of the recurrence itself (LRU: nu_log, theta_log, gamma_log, B_re, B_im; SSM: A, dt, B).
+
+    These are sensitive to large steps (they set the eigenvalues of the recurrence), so the trainer gives them
+    their own, usually smaller, learning rate and no weight decay (Orvieto et al. 2023, Sec. 3 and App. D).
+    A subclass of nnx.Param, so filters on nnx.Param (gradients, counting) still include it.
+    """
