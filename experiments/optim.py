@@ -1,0 +1,84 @@
+"""Optimiser: AdamW with parameter groups, linear warmup then cosine decay, global-norm clipping.
+
+Groups (ARCHITECTURE.md, "Training"):
+  recurrent  parameters created as models.RecurrentParam (e.g. the LRU's nu_log, theta_log, gamma_log, B):
+             their own learning rate (lr * recurrent_lr_factor) and no weight decay, as in Orvieto et al. 2023.
+  no_decay   norms, biases, embeddings and any other parameter with ndim <= 1 (vectors such as D or a CLS token).
+  decay      everything else (weight matrices).
+A parameter that matches no rule is an error, never a silent default: a peer project gave its norm
+parameters weight decay for years through a label function that missed them.
+"""
+from __future__ import annotations
+
+import collections
+
+import optax
+from flax import nnx
+
+import models
+
+GROUPS = ("recurrent", "no_decay", "decay")
+# Modules whose parameters never get weight decay, whatever their shape.
+NO_DECAY_MODULES = (nnx.Embed, nnx.BatchNorm, nnx.LayerNorm, nnx.RMSNorm)
+
+
+def _owner_types(model: nnx.Module) -> dict[tuple, type]:
+    return {path: type(node) for path, node in nnx.iter_graph(model) if isinstance(node, nnx.Module)}
+
+
+def param_group(path: tuple, variable: nnx.Variable, owner: type) -> str:
+    """The optimiser group of one parameter."""
+    if isinstance(variable, models.RecurrentParam):
+        return "recurrent"
+    if issubclass(owner, NO_DECAY_MODULES) or path[-1] == "bias" or variable.get_value().ndim <= 1:
+        return "no_decay"
+    if isinstance(variable, nnx.Param):
+        return "decay"
+    raise ValueError(f"parameter {'.'.join(map(str, path))} ({type(variable).__name__}) matches no optimiser group")
+
+
+def param_labels(model: nnx.Module) -> nnx.State:
+    """A State of group names with the structure of nnx.state(model, nnx.Param)."""
+    owners = _owner_types(model)
+    params = nnx.state(model, nnx.Param)
+    flat = [(path, param_group(path, var, owners[path[:-1]])) for path, var in nnx.to_flat_state(params)]
+    return nnx.from_flat_state(flat)
+
+
+def group_counts(model: nnx.Module) -> dict[str, dict[str, int]]:
+    """Number of tensors and scalar parameters in each group (printed at start-up, tested)."""
+    params = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+    counts = {g: collections.Counter() for g in GROUPS}
+    for path, group in nnx.to_flat_state(param_labels(model)):
+        counts[group]["tensors"] += 1
+        counts[group]["parameters"] += int(params[path].get_value().size)
+    return {g: dict(tensors=c["tensors"], parameters=c["parameters"]) for g, c in counts.items()}
+
+
+def learning_rate_schedule(peak_lr: float, *, warmup_steps: int, total_steps: int, final_lr_factor: float):
+    """Linear warmup from 0 to peak_lr, then cosine decay to final_lr_factor * peak_lr at total_steps."""
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0,
+        peak_value=peak_lr,
+        warmup_steps=warmup_steps,
+        decay_steps=max(total_steps, warmup_steps + 1),
+        end_value=peak_lr * final_lr_factor,
+    )
+
+
+def make_optimizer(cfg, labels: nnx.State, *, total_steps: int) -> optax.GradientTransformation:
+    """cfg: the config's `optim` section."""
+
+    def adamw(lr, weight_decay):
+        schedule = learning_rate_schedule(
+            lr, warmup_steps=cfg.warmup_steps, total_steps=total_steps, final_lr_factor=cfg.final_lr_factor
+        )
+        return optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=weight_decay)
+
+    per_group = {
+        "recurrent": adamw(cfg.lr * cfg.recurrent_lr_factor, 0.0),
+        "no_decay": adamw(cfg.lr, 0.0),
+        "decay": adamw(cfg.lr, cfg.weight_decay),
+    }
+    # labels holds strings where params holds Variables, so it is a tree prefix of the params State.
+    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.multi_transform(per_group, labels))
