@@ -1,0 +1,93 @@
+"""The scan-operator protocol: what a new recurrence has to provide to run under every method.
+
+An operator describes a linear recurrence h_t = a_t (.) h_{t-1} + b_t, where (.) is the operator's action of
+a "transition" a on a state (elementwise product for `diagonal`, matrix-vector product for `dense`).
+All functions are plain, pure JAX functions on time-major arrays (time axis first, or no time axis for a
+time-invariant transition). The methods in scan/methods.py only ever use these fields.
+"""
+from typing import Callable, NamedTuple
+
+import jax.numpy as jnp
+
+
+class Problem(NamedTuple):
+    """A validated recurrence in time-major layout, as produced by an operator's `prepare`.
+
+    a: (L, ...) when time_varying, else the time-invariant transition (no time axis, never broadcast over L).
+    b_LxS: inputs, time axis first; S is the state shape (batch dims + state dims).
+    h0_S: initial state broadcast to S (zeros when none was given).
+    """
+    a: jnp.ndarray
+    b_LxS: jnp.ndarray
+    h0_S: jnp.ndarray
+    time_varying: bool
+
+
+class ScanOperator(NamedTuple):
+    """A linear recurrence, described by plain functions (see scan/diagonal.py for the smallest example).
+
+    name: key in scan.OPERATORS.
+    apply(a, x) -> a (.) x: the transition acting on a state (or on a stack of states; broadcasts).
+    compose(a_later, a_earlier) -> the transition of applying a_earlier, then a_later.
+    identity(a) -> the identity transition shaped like a.
+    step(a_t, h_prev, b_t) -> h_t: one sequential step; the oracle every other method must match.
+    combine((a1, b1), (a2, b2)) -> (a, b): associative combine of the earlier element 1 and the later element 2,
+        i.e. (compose(a2, a1), apply(a2, b1) + b2).
+    prepare(a, b, h0, axis) -> Problem: validates shapes (ValueError naming the argument) and moves the
+        time axis first; sets the accumulation dtype (>= float32 / complex64).
+    methods: the methods (of scan.METHODS, besides 'auto') this operator supports.
+    make_inputs(rng, batch, length, state, dtype, a_abs, time_varying) -> (a, b, h0) NumPy test inputs with
+        the time axis at 1 (b: (batch, length, ...)); |a| (or its spectral norm) is a_abs.
+    reference(a, b, h0, reverse) -> h: float64 NumPy loop on make_inputs' layout.
+    reference_vjp(a, b, h0, reverse, g) -> (ga, gb, gh0): float64 NumPy adjoint loop, in JAX's cotangent
+        convention (no complex conjugation: the transpose of x -> a x is g -> a g).
+    transpose(a) -> a^T, outer(g, h) -> cotangent of a from one step (g h^T): optional; when both are given
+        the backward pass is the adjoint recurrence (scan/adjoint.py), keeping only a, h and h0; when None,
+        JAX differentiates through the method (keeping whatever the method's autodiff keeps).
+    """
+    name: str
+    apply: Callable
+    compose: Callable
+    identity: Callable
+    step: Callable
+    combine: Callable
+    prepare: Callable
+    methods: tuple
+    make_inputs: Callable
+    reference: Callable
+    reference_vjp: Callable
+    transpose: Callable | None = None
+    outer: Callable | None = None
+
+
+def accumulation_dtype(*dtypes):
+    """promote(dtypes) upcast to at least float32 / complex64: the dtype every method accumulates and returns."""
+    dtype = jnp.result_type(*dtypes)
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return jnp.promote_types(dtype, jnp.complex64)
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def normalize_axis(axis, ndim, arg="axis"):
+    """axis in [-ndim, ndim) -> [0, ndim), else a ValueError naming `arg`."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{arg}={axis} is out of range for b with {ndim} dimensions")
+    return axis % ndim
+
+
+def broadcasts_to(shape, target):
+    """Whether an array of `shape` broadcasts (NumPy rules) to `target` without changing target."""
+    return len(shape) <= len(target) and all(s in (1, t) for s, t in zip(shape[::-1], target[::-1]))
+
+
+def sum_to_shape(x, shape):
+    """Sum out the dimensions along which an operand of `shape` was broadcast to x.shape (NumPy or JAX)."""
+    lead = x.ndim - len(shape)
+    x = x.sum(tuple(range(lead))) if lead else x
+    keep = tuple(i for i, s in enumerate(shape) if s == 1 and x.shape[i] != 1)
+    return x.sum(keep, keepdims=True) if keep else x
+
+
+def step_order(length, reverse):
+    """Time indices in the order a recurrence visits them (for the NumPy references)."""
+    return list(range(length - 1, -1, -1)) if reverse else list(range(length))

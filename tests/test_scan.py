@@ -1,0 +1,292 @@
+"""Conformance suite for scan/: every registered operator x method against float64 NumPy loops.
+
+Parametrised over scan.OPERATORS, so a newly registered operator is tested with no edit here; it only has to
+provide make_inputs / reference / reference_vjp (scan/operator.py).
+
+Tolerances (float32 / complex64 accumulation; errors are normwise: max|x - ref| / max|ref|):
+  values and gradients, |a| <= 0.9:            2e-5 (observed ~1e-6; the bound leaves room for L = 4097
+                                                 associative trees, whose error grows ~log L)
+  stability, L = 16384, |a| = 0.9999:          1e-3 (the issue's bound)
+  bfloat16 inputs, L = 1000, |a| <= 0.99:      2e-5 against the reference on the same bf16-rounded inputs
+                                                 (bf16 accumulation would be off by ~1e-2)
+  method vs method / reverse vs flipped:       2e-5
+"""
+import functools
+
+import hypothesis
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import scan
+from scan import methods as scan_methods
+
+TOL = 2e-5
+BATCH, STATE = 2, 3
+LENGTHS = (1, 2, 3, 7, 64, 1000, 4097)
+DTYPES = (np.float32, np.complex64)
+
+
+def _method_cases():
+    return [pytest.param(name, method, id=f"{name}-{method}")
+            for name, op in sorted(scan.OPERATORS.items()) for method in ("auto",) + tuple(op.methods)]
+
+
+def _op_cases():
+    return [pytest.param(name, id=name) for name in sorted(scan.OPERATORS)]
+
+
+def _rel_err(x, ref):
+    x, ref = np.asarray(x, np.complex128), np.asarray(ref, np.complex128)
+    assert x.shape == ref.shape, (x.shape, ref.shape)
+    return np.abs(x - ref).max() / max(np.abs(ref).max(), 1e-30)
+
+
+@functools.lru_cache(maxsize=None)
+def _value_and_vjp(operator, method, reverse, with_h0, chunk_size=None, axis=1):
+    """One jitted function per configuration (jit caches per shape), returning h and the VJP of cotangent g."""
+    def run(a, b, h0, g):
+        f = lambda a, b, h0: scan.linear_recurrence(a, b, h0=h0 if with_h0 else None, reverse=reverse, axis=axis,
+                                                     method=method, operator=operator, chunk_size=chunk_size)
+        h, vjp = jax.vjp(f, a, b, h0)
+        return (h,) + vjp(g.astype(h.dtype))
+    return jax.jit(run)
+
+
+def _inputs(operator, length, dtype, seed=0, a_abs=0.9, time_varying=False, batch=BATCH, state=STATE):
+    rng = np.random.default_rng(seed)
+    a, b, h0 = scan.OPERATORS[operator].make_inputs(rng, batch, length, state, dtype, a_abs, time_varying)
+    g = rng.normal(size=b.shape).astype(b.dtype)
+    return a, b, h0, g
+
+
+def _check_against_reference(operator, method, a, b, h0, g, reverse, with_h0, tol=TOL, **kw):
+    op = scan.OPERATORS[operator]
+    h, ga, gb, gh0 = _value_and_vjp(operator, method, reverse, with_h0, **kw)(a, b, h0, g)
+    h0_ref = h0 if with_h0 else None
+    assert _rel_err(h, op.reference(a, b, h0_ref, reverse)) <= tol
+    ga_ref, gb_ref, gh0_ref = op.reference_vjp(a, b, h0_ref, reverse, g)
+    assert _rel_err(ga, ga_ref) <= tol
+    assert _rel_err(gb, gb_ref) <= tol
+    if with_h0:
+        assert _rel_err(gh0, gh0_ref) <= tol
+    else:
+        assert np.all(np.asarray(gh0) == 0)
+    return h
+
+
+# ---- values and gradients against float64, every operator x method x dtype x length x reverse x h0 ----
+
+@pytest.mark.parametrize("with_h0", [False, True], ids=["zero_h0", "h0"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("length", LENGTHS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("operator,method", _method_cases())
+def test_matches_float64_reference(operator, method, dtype, length, reverse, with_h0):
+    a, b, h0, g = _inputs(operator, length, dtype, seed=length)
+    h = _check_against_reference(operator, method, a, b, h0, g, reverse, with_h0)
+    assert h.dtype == dtype and h.shape == b.shape
+
+
+@pytest.mark.parametrize("length", [7, 64])
+@pytest.mark.parametrize("operator,method", _method_cases())
+def test_time_varying_matches_reference_and_time_invariant(operator, method, length):
+    """The selective (per-step a) path; and a repeated time-invariant a must give the time-invariant result."""
+    a_tv, b, h0, g = _inputs(operator, length, np.complex64, time_varying=True)
+    _check_against_reference(operator, method, a_tv, b, h0, g, reverse=True, with_h0=True)
+    a_ti = _inputs(operator, length, np.complex64)[0]
+    a_rep = np.broadcast_to(a_ti, b.shape[:2] + a_ti.shape)  # make_inputs' time-invariant a has no batch dims
+    run = jax.jit(lambda a: scan.linear_recurrence(a, b, h0=h0, method=method, operator=operator))
+    assert _rel_err(run(np.ascontiguousarray(a_rep)), run(a_ti)) <= TOL
+
+
+@pytest.mark.parametrize("operator", _op_cases())
+def test_time_invariant_a_broadcasts_over_batch(operator):
+    """a without the time axis may omit or size-1 the batch dims; gradients come back in a's own shape."""
+    a, b, h0, g = _inputs(operator, 9, np.complex64)
+    a_full = np.broadcast_to(a, (BATCH,) + a.shape)
+    for a_in in (a, a[None], np.ascontiguousarray(a_full)):
+        _check_against_reference(operator, "sequential", a_in, b, h0, g, reverse=False, with_h0=True)
+
+
+# ---- structure: associativity, reverse, chunking, layout, dtypes ----
+
+@pytest.mark.parametrize("operator", _op_cases())
+@hypothesis.settings(max_examples=20, deadline=None)
+@hypothesis.given(seed=st.integers(0, 2**31 - 1), complex_=st.booleans(), a_abs=st.floats(0.1, 1.5))
+def test_combine_is_associative(operator, seed, complex_, a_abs):
+    op = scan.OPERATORS[operator]
+    dtype = np.complex64 if complex_ else np.float32
+    a, b, _ = op.make_inputs(np.random.default_rng(seed), 2, 3, STATE, dtype, a_abs, True)
+    x, y, z = [(a[:, t], b[:, t]) for t in range(3)]
+    left, right = op.combine(op.combine(x, y), z), op.combine(x, op.combine(y, z))
+    for l_part, r_part in zip(left, right):
+        np.testing.assert_allclose(l_part, r_part, rtol=1e-5, atol=1e-5 * max(1.0, a_abs ** 3))
+    # The combine and the sequential step agree: scanning (x, y) from x's state equals two steps.
+    h0 = np.zeros_like(b[:, 0])
+    np.testing.assert_allclose(op.combine(x, y)[1], op.step(y[0], op.step(x[0], h0, x[1]), y[1]),
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("operator", _op_cases())
+@hypothesis.settings(max_examples=20, deadline=None)
+@hypothesis.given(seed=st.integers(0, 2**31 - 1), k1=st.integers(1, 40), k2=st.integers(1, 40),
+                  k3=st.integers(1, 40))
+def test_time_invariant_counts_combine_is_associative(operator, seed, k1, k2, k3):
+    """The (count, x) combine the associative method uses for a time-invariant a."""
+    op = scan.OPERATORS[operator]
+    a, b, _ = op.make_inputs(np.random.default_rng(seed), 2, 3, STATE, np.complex64, 0.95, False)
+    table = scan_methods._power_table(op, jnp.asarray(a), 7)
+    comb = functools.partial(scan_methods._counts_combine, op, table)
+    x, y, z = [(np.int32(k), b[:, t]) for t, k in enumerate((k1, k2, k3))]
+    left, right = comb(comb(x, y), z), comb(x, comb(y, z))
+    assert int(left[0]) == int(right[0]) == k1 + k2 + k3
+    np.testing.assert_allclose(left[1], right[1], rtol=1e-4, atol=1e-4)
+    a_k2 = scan_methods.power(op, jnp.asarray(a), k2)
+    np.testing.assert_allclose(comb(x, y)[1], op.apply(a_k2, x[1]) + y[1], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("time_varying", [False, True], ids=["lti", "tv"])
+@pytest.mark.parametrize("operator,method", _method_cases())
+def test_reverse_is_flip_forward_flip(operator, method, time_varying):
+    a, b, h0, _ = _inputs(operator, 37, np.complex64, time_varying=time_varying)
+    flip = lambda x: np.flip(x, 1)
+    run = jax.jit(lambda a, b, reverse: scan.linear_recurrence(a, b, h0=h0, reverse=reverse, method=method,
+                                                                operator=operator), static_argnums=2)
+    expected = flip(run(flip(a) if time_varying else a, flip(b), False))
+    assert _rel_err(run(a, b, True), expected) <= TOL
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 5, 16, 37, 100])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("operator", _op_cases())
+def test_chunk_sizes_not_dividing_length(operator, reverse, chunk_size):
+    for time_varying in (False, True):
+        a, b, h0, g = _inputs(operator, 37, np.float32, time_varying=time_varying)
+        _check_against_reference(operator, "chunked", a, b, h0, g, reverse, True, chunk_size=chunk_size)
+
+
+@pytest.mark.parametrize("operator,method", _method_cases())
+def test_bfloat16_inputs_accumulate_in_float32(operator, method):
+    a, b, h0, _ = _inputs(operator, 1000, np.float32, a_abs=0.99)
+    a16, b16 = jnp.asarray(a, jnp.bfloat16), jnp.asarray(b, jnp.bfloat16)
+    h = jax.jit(lambda a, b: scan.linear_recurrence(a, b, method=method, operator=operator))(a16, b16)
+    assert h.dtype == jnp.float32
+    ref = scan.OPERATORS[operator].reference(np.asarray(a16, np.float64), np.asarray(b16, np.float64), None)
+    assert _rel_err(h, ref) <= TOL
+
+
+@pytest.mark.parametrize("operator,method", _method_cases())
+def test_axis_other_than_one(operator, method):
+    op = scan.OPERATORS[operator]
+    a, b, h0, g = _inputs(operator, 11, np.complex64, time_varying=True)
+    ref = op.reference(a, b, h0, False)
+    # Time-major layout (L, B, N), axis=0; for the diagonal also time-last (B, N, L), axis=-1.
+    move = lambda x, dst: np.moveaxis(x, 1, dst)
+    run = jax.jit(lambda a, b, h0, axis: scan.linear_recurrence(a, b, h0=h0, axis=axis, method=method,
+                                                                 operator=operator), static_argnums=3)
+    h = run(move(a, 0), move(b, 0), h0, 0)
+    assert _rel_err(np.moveaxis(h, 0, 1), ref) <= TOL
+    if operator == "diagonal":
+        h = run(move(a, -1), move(b, -1), h0, -1)
+        assert _rel_err(np.moveaxis(h, -1, 1), ref) <= TOL
+    if operator == "dense":  # an extra batch dim before the time axis: b (B, 1, L, N), axis=2
+        h = run(a[:, None], b[:, None], h0[:, None], 2)
+        assert _rel_err(h[:, 0], ref) <= TOL
+
+
+@pytest.mark.parametrize("operator,method", _method_cases())
+def test_stable_at_16k_with_a_near_one(operator, method):
+    """|a| = 0.9999 (spectral norm for dense) over L = 16384: errors must not compound."""
+    a, b, h0, _ = _inputs(operator, 16384, np.complex64, a_abs=0.9999, batch=1, state=2)
+    h = jax.jit(lambda a, b, h0: scan.linear_recurrence(a, b, h0=h0, method=method, operator=operator))(a, b, h0)
+    assert _rel_err(h, scan.OPERATORS[operator].reference(a, b, h0, False)) <= 1e-3
+
+
+# ---- the adjoint-recurrence custom VJP (scan/adjoint.py) ----
+
+def _adjoint_cases():
+    return [pytest.param(name, method, id=f"{name}-{method}") for name, op in sorted(scan.OPERATORS.items())
+            if op.transpose is not None for method in op.methods]
+
+
+@pytest.mark.parametrize("time_varying", [False, True], ids=["lti", "tv"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("operator,method", _adjoint_cases())
+def test_custom_vjp_matches_autodiff_of_sequential(operator, method, reverse, time_varying):
+    op = scan.OPERATORS[operator]
+    a, b, h0, g = _inputs(operator, 23, np.complex64, time_varying=time_varying)
+
+    def autodiff_sequential(a, b, h0):  # the plain lax.scan, differentiated by JAX (no custom VJP)
+        return jnp.moveaxis(scan_methods.sequential(op, op.prepare(a, b, h0, 1), reverse), 0, 1)
+
+    custom = lambda a, b, h0: scan.linear_recurrence(a, b, h0=h0, reverse=reverse, method=method, operator=operator)
+    vjp_of = lambda f: jax.jit(lambda a, b, h0, g: jax.vjp(f, a, b, h0)[1](g))
+    expected = vjp_of(autodiff_sequential)(a, b, h0, g.astype(b.dtype))
+    got = vjp_of(custom)(a, b, h0, g.astype(b.dtype))
+    adjoint = op.reference_vjp(a, b, h0, reverse, g)
+    for x, y, z in zip(got, expected, adjoint):
+        assert x.shape == y.shape
+        assert _rel_err(x, y) <= TOL and _rel_err(x, z) <= TOL
+    # The backward is the custom rule (residuals a, h, h0), not JAX's autodiff of the method.
+    jaxpr = jax.make_jaxpr(lambda a, b, h0: jax.vjp(custom, a, b, h0)[1](g.astype(b.dtype)))(a, b, h0)
+    assert "custom_vjp_call" in str(jaxpr)
+
+
+# ---- API: errors name the argument, auto picks a supported method ----
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(method="fast"), "method"),
+    (dict(operator="nope"), "operator"),
+    (dict(chunk_size=0, method="chunked"), "chunk_size"),
+    (dict(chunk_size=4, method="sequential"), "chunk_size"),
+    (dict(axis=3), "axis"),
+    (dict(h0=np.zeros((5,), np.float32)), "h0"),
+])
+def test_bad_arguments_raise_value_error_naming_them(kwargs, match):
+    a, b = np.full((4,), 0.5, np.float32), np.ones((2, 6, 4), np.float32)
+    with pytest.raises(ValueError, match=match):
+        scan.linear_recurrence(a, b, **kwargs)
+
+
+@pytest.mark.parametrize("a_shape,b_shape,operator", [
+    ((5,), (2, 6, 4), "diagonal"),
+    ((2, 5, 4), (2, 6, 4), "diagonal"),
+    ((4, 3), (2, 6, 4), "dense"),
+    ((2, 6, 4, 4, 1), (2, 6, 4), "dense"),
+])
+def test_bad_a_shape_raises_naming_a(a_shape, b_shape, operator):
+    with pytest.raises(ValueError, match=r"^a "):
+        scan.linear_recurrence(np.ones(a_shape, np.float32), np.ones(b_shape, np.float32), operator=operator)
+
+
+def test_dense_rejects_state_axis_as_time_axis():
+    with pytest.raises(ValueError, match="axis"):
+        scan.linear_recurrence(np.eye(4, dtype=np.float32), np.ones((2, 6, 4), np.float32), axis=-1,
+                               operator="dense")
+
+
+@pytest.mark.parametrize("backend", ["cpu", "gpu", "tpu"])
+@pytest.mark.parametrize("length", [1, 1000, 16384])
+@pytest.mark.parametrize("operator", _op_cases())
+def test_auto_picks_a_supported_method(operator, length, backend):
+    for time_varying in (False, True):
+        method = scan.choose_method(operator, length, time_varying=time_varying, backend=backend)
+        assert method in scan.OPERATORS[operator].methods
+
+
+def test_empty_time_axis_returns_empty():
+    h = scan.linear_recurrence(np.ones((3,), np.float32), np.ones((2, 0, 3), np.float32))
+    assert h.shape == (2, 0, 3) and h.dtype == jnp.float32
+
+
+def test_lru_call_signature():
+    """models/lru.py: complex64 lam broadcast to (B, N), b (B, L, N), both directions, method passed through."""
+    lam_N = np.asarray(0.9 * np.exp(1j * np.linspace(0, 3, 4)), np.complex64)
+    b = np.asarray(np.random.default_rng(0).normal(size=(2, 5, 4)), np.complex64)
+    for reverse in (False, True):
+        h = scan.linear_recurrence(np.broadcast_to(lam_N, (2, 4)), b, reverse=reverse, method="auto")
+        assert h.dtype == jnp.complex64
+        assert _rel_err(h, scan.OPERATORS["diagonal"].reference(lam_N, b, None, reverse)) <= TOL
