@@ -64,9 +64,9 @@ def listops_smoke():
     c.optim.warmup_steps = 100
     c.train.batch_size = 32
     c.train.eval_batch_size = 128
-    c.train.num_steps = 1_500
-    c.train.eval_every = 250
-    c.train.checkpoint_every = 250
+    c.train.num_steps = 3_000
+    c.train.eval_every = 500
+    c.train.checkpoint_every = 500
     c.train.log_every = 50
     return c
 
