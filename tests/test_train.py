@@ -186,3 +186,12 @@ def test_resuming_with_another_config_is_refused(tmp_path):
                            "experiments/configs/lru.py:listops_smoke", "--workdir", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "another config" in proc.stderr
+
+
+def test_missing_release_data_prints_the_prepare_command(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "experiments.train", "--config",
+                           "experiments/configs/lru.py:listops", "--workdir", str(tmp_path / "run"),
+                           f"--config.data.data_dir={tmp_path / 'data'}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "python -m lra.prepare listops --release-dir" in proc.stderr and "Traceback" not in proc.stderr

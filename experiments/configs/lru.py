@@ -3,7 +3,10 @@
   python -m experiments.train --config experiments/configs/lru.py:listops --workdir runs/lru_listops
       full scale; needs an accelerator. Paper: 60.2% test accuracy (mean of 3 seeds, Table 3).
   python -m experiments.train --config experiments/configs/lru.py:listops_smoke --workdir runs/lru_listops_smoke
-      generated small ListOps, a few minutes on 2 CPU cores (this is `make run`); accuracy in README.md.
+      generated small ListOps (this is `make run`): measured 47.0% test accuracy (majority class 9.4%) after
+      3000 steps, about 2 minutes of training on 2 CPU cores.
+
+Offline full-size data instead of the release: --config.data.source=generated --config.data.size=full
 
 Any field can be overridden: --config.optim.lr=1e-3 --config.model.layer_args.r_min=0.5
 """
