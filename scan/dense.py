@@ -7,7 +7,7 @@ matrices (O(N^3) per combine), so it is meant for small N.
 import jax.numpy as jnp
 import numpy as np
 
-from scan.operator import (Problem, ScanOperator, accumulation_dtype, broadcasts_to, normalize_axis, step_order,
+from scan.operator import (ScanOperator, broadcasts_to, make_problem, normalize_axis, step_order,
                            sum_to_shape)
 
 
@@ -57,13 +57,7 @@ def prepare(a, b, h0, axis):
                                  and broadcasts_to(a.shape[:-2], state_S[:-1])):
         raise ValueError(f"a must have shape {b.shape + (n,)} (time-varying) or (..., {n}, {n}) with leading dims "
                          f"broadcasting to {state_S[:-1]} (time-invariant); got {a.shape}")
-    if h0 is not None and not broadcasts_to(jnp.shape(h0), state_S):
-        raise ValueError(f"h0 must broadcast to the state shape {state_S} (b without axis {axis}); "
-                         f"got {jnp.shape(h0)}")
-    dtype = accumulation_dtype(a.dtype, b.dtype, *([] if h0 is None else [jnp.asarray(h0).dtype]))
-    a = jnp.moveaxis(a, axis, 0) if time_varying else a
-    h0_S = jnp.zeros(state_S, dtype) if h0 is None else jnp.broadcast_to(jnp.asarray(h0, dtype), state_S)
-    return Problem(a.astype(dtype), jnp.moveaxis(b, axis, 0).astype(dtype), h0_S, time_varying)
+    return make_problem(a, b, h0, axis, time_varying)
 
 
 # ---- Test support: random inputs and float64 NumPy references (time axis 1). ----

@@ -6,7 +6,7 @@ a: b's shape (time-varying, selective) or any shape broadcastable to b's shape w
 import jax.numpy as jnp
 import numpy as np
 
-from scan.operator import (Problem, ScanOperator, accumulation_dtype, broadcasts_to, normalize_axis, step_order,
+from scan.operator import (ScanOperator, broadcasts_to, make_problem, normalize_axis, step_order,
                            sum_to_shape)
 
 
@@ -52,13 +52,7 @@ def prepare(a, b, h0, axis):
     if not time_varying and not broadcasts_to(a.shape, state_S):
         raise ValueError(f"a must have b's shape {b.shape} (time-varying) or broadcast to b's shape without the "
                          f"time axis {state_S} (time-invariant); got {a.shape}")
-    if h0 is not None and not broadcasts_to(jnp.shape(h0), state_S):
-        raise ValueError(f"h0 must broadcast to the state shape {state_S} (b without axis {axis}); "
-                         f"got {jnp.shape(h0)}")
-    dtype = accumulation_dtype(a.dtype, b.dtype, *([] if h0 is None else [jnp.asarray(h0).dtype]))
-    a = jnp.moveaxis(a, axis, 0) if time_varying else a
-    h0_S = jnp.zeros(state_S, dtype) if h0 is None else jnp.broadcast_to(jnp.asarray(h0, dtype), state_S)
-    return Problem(a.astype(dtype), jnp.moveaxis(b, axis, 0).astype(dtype), h0_S, time_varying)
+    return make_problem(a, b, h0, axis, time_varying)
 
 
 # ---- Test support: random inputs and float64 NumPy references (time axis 1). ----

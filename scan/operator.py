@@ -91,3 +91,15 @@ def sum_to_shape(x, shape):
 def step_order(length, reverse):
     """Time indices in the order a recurrence visits them (for the NumPy references)."""
     return list(range(length - 1, -1, -1)) if reverse else list(range(length))
+
+
+def make_problem(a, b, h0, axis, time_varying):
+    """The Problem for validated a and b (axis already normalised): checks h0, moves time first, sets the dtype."""
+    state_S = b.shape[:axis] + b.shape[axis + 1:]
+    if h0 is not None and not broadcasts_to(jnp.shape(h0), state_S):
+        raise ValueError(f"h0 must broadcast to the state shape {state_S} (b without axis {axis}); "
+                         f"got {jnp.shape(h0)}")
+    dtype = accumulation_dtype(a.dtype, b.dtype, *([] if h0 is None else [jnp.asarray(h0).dtype]))
+    a = jnp.moveaxis(a, axis, 0) if time_varying else a
+    h0_S = jnp.zeros(state_S, dtype) if h0 is None else jnp.broadcast_to(jnp.asarray(h0, dtype), state_S)
+    return Problem(a.astype(dtype), jnp.moveaxis(b, axis, 0).astype(dtype), h0_S, time_varying)

@@ -145,7 +145,7 @@ def test_sigkill_at_any_moment_then_rerun_gives_identical_results(reference_run,
 @pytest.mark.slow
 def test_four_devices_give_the_same_losses_as_one(reference_run, data_dir, tmp_path):
     ref_dir, _ = reference_run
-    proc = train(tmp_path, data_dir, devices=4)
+    train(tmp_path, data_dir, devices=4)
     assert json.loads((tmp_path / "results.json").read_text())["n_devices"] == 4
     one = [r["loss"] for r in records(ref_dir, "train")]
     four = [r["loss"] for r in records(tmp_path, "train")]
