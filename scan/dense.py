@@ -7,7 +7,7 @@ matrices (O(N^3) per combine), so it is meant for small N.
 import jax.numpy as jnp
 import numpy as np
 
-from scan.operator import (ScanOperator, broadcasts_to, make_problem, normalize_axis, step_order,
+from scan.operator import (ScanOperator, broadcasts_to, make_problem, normalize_axis, reference_loop, step_order,
                            sum_to_shape)
 
 
@@ -80,14 +80,9 @@ def _a_at(a, b):
 
 
 def reference(a, b, h0, reverse=False):
-    b = np.asarray(b, np.complex128)
-    a_at, state = _a_at(a, b), b.shape[:1] + b.shape[2:]
-    h = np.zeros(state, np.complex128) if h0 is None else np.broadcast_to(np.asarray(h0, np.complex128), state)
-    out = np.empty_like(b)
-    for t in step_order(b.shape[1], reverse):
-        h = np.einsum("...ij,...j->...i", a_at(t), h) + b[:, t]
-        out[:, t] = h
-    return out
+    """h_t = A_t h_prev + b_t in complex128."""
+    matvec = lambda a_t, h: np.einsum("...ij,...j->...i", a_t, h)
+    return reference_loop(matvec, _a_at(a, b), b, h0, reverse)
 
 
 def reference_vjp(a, b, h0, reverse, g):

@@ -6,7 +6,7 @@ a: b's shape (time-varying, selective) or any shape broadcastable to b's shape w
 import jax.numpy as jnp
 import numpy as np
 
-from scan.operator import (ScanOperator, broadcasts_to, make_problem, normalize_axis, step_order,
+from scan.operator import (ScanOperator, broadcasts_to, make_problem, normalize_axis, reference_loop, step_order,
                            sum_to_shape)
 
 
@@ -80,14 +80,7 @@ def _a_at(a, b):
 
 def reference(a, b, h0, reverse=False):
     """h_t = a_t h_prev + b_t in complex128, stepping t in the recurrence's own order."""
-    b = np.asarray(b, np.complex128)
-    a_at, state = _a_at(a, b), b.shape[:1] + b.shape[2:]
-    h = np.zeros(state, np.complex128) if h0 is None else np.broadcast_to(np.asarray(h0, np.complex128), state)
-    out = np.empty_like(b)
-    for t in step_order(b.shape[1], reverse):
-        h = a_at(t) * h + b[:, t]
-        out[:, t] = h
-    return out
+    return reference_loop(np.multiply, _a_at(a, np.asarray(b)), b, h0, reverse)
 
 
 def reference_vjp(a, b, h0, reverse, g):

@@ -8,6 +8,7 @@ time-invariant transition). The methods in scan/methods.py only ever use these f
 from typing import Callable, NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 
 
 class Problem(NamedTuple):
@@ -103,3 +104,15 @@ def make_problem(a, b, h0, axis, time_varying):
     a = jnp.moveaxis(a, axis, 0) if time_varying else a
     h0_S = jnp.zeros(state_S, dtype) if h0 is None else jnp.broadcast_to(jnp.asarray(h0, dtype), state_S)
     return Problem(a.astype(dtype), jnp.moveaxis(b, axis, 0).astype(dtype), h0_S, time_varying)
+
+
+def reference_loop(apply_np, a_at, b, h0, reverse):
+    """Float64 (complex128) NumPy loop h_t = apply_np(a_at(t), h_prev) + b_t on the test layout (time axis 1)."""
+    b = np.asarray(b, np.complex128)
+    state = b.shape[:1] + b.shape[2:]
+    h = np.zeros(state, np.complex128) if h0 is None else np.broadcast_to(np.asarray(h0, np.complex128), state)
+    out = np.empty_like(b)
+    for t in step_order(b.shape[1], reverse):
+        h = apply_np(a_at(t), h) + b[:, t]
+        out[:, t] = h
+    return out
