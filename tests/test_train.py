@@ -111,35 +111,44 @@ def wait_for(predicate, timeout):
     while time.monotonic() < deadline:
         if predicate():
             return True
-        time.sleep(0.05)
+        time.sleep(0.01)
     return False
+
+
+def logged_step(workdir):
+    """The last step in metrics.jsonl (0 when none yet)."""
+    path = Path(workdir) / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    try:
+        return json.loads(lines[-1])["step"] if lines else 0
+    except json.JSONDecodeError:  # a line being written
+        return 0
 
 
 @pytest.mark.slow
 def test_sigkill_at_any_moment_then_rerun_gives_identical_results(reference_run, data_dir, tmp_path):
-    """Kill twice (once soon after the first checkpoint, once at a random later moment), then finish."""
+    """Kill twice mid-run at random logged steps (after a checkpoint, around evals and saves), then finish."""
     ref_dir, _ = reference_run
-    rng = np.random.default_rng(0)
-    latest = tmp_path / "checkpoints" / "latest"
-    kills = 0
-    for _ in range(2):
+    rng = np.random.default_rng()
+    kill_after = []
+    for low, high in ((12, 36), (None, 58)):
+        # The second kill comes at a later step than the first run had logged.
+        target = int(rng.integers(low if low is not None else logged_step(tmp_path) + 5, high))
+        kill_after.append(target)
         proc = subprocess.Popen(command(tmp_path, data_dir), cwd=REPO, env=env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        started = wait_for(lambda: latest.is_dir() and any(p.name.isdigit() for p in latest.iterdir()), 300)
-        assert started, "no checkpoint appeared"
-        time.sleep(float(rng.uniform(0.0, 1.5)))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
+        reached = wait_for(lambda: logged_step(tmp_path) >= target or proc.poll() is not None, 300)
+        assert reached and proc.poll() is None, f"the run ended before step {target}"
+        proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert kills >= 1, "the run finished before it could be killed; make it longer"
+        assert not (tmp_path / "results.json").exists()
     train(tmp_path, data_dir)
     ref = json.loads((ref_dir / "results.json").read_text())
     got = json.loads((tmp_path / "results.json").read_text())
-    assert {k: got[k] for k in EXACT_KEYS} == {k: ref[k] for k in EXACT_KEYS}
+    assert {k: got[k] for k in EXACT_KEYS} == {k: ref[k] for k in EXACT_KEYS}, kill_after
     # The metrics log is rewritten on resume: no step twice, and the same losses as the uninterrupted run.
     assert [(r["step"], r["loss"]) for r in records(tmp_path, "train")] == \
-           [(r["step"], r["loss"]) for r in records(ref_dir, "train")]
+           [(r["step"], r["loss"]) for r in records(ref_dir, "train")], kill_after
 
 
 @pytest.mark.slow
