@@ -155,7 +155,7 @@ def check_finite(state) -> None:
 
 def fresh_meta() -> dict:
     return dict(step=0, best_val_accuracy=-1.0, best_step=-1, train_time_s=0.0, wall_time_s=0.0, train_tokens=0,
-                last_train_loss=None)
+                last_train_loss=None, compile_s=None)
 
 
 def print_param_groups(model: nnx.Module) -> dict:
@@ -218,14 +218,22 @@ def train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time)
     )
     progress = runlog.Progress(cfg.num_steps)
     step = meta["step"]
-    window, window_tokens, timer = [], 0, runlog.Timer()
+    window, window_tokens, timed_steps, timer = [], 0, 0, runlog.Timer()
+    compile_s = None
     batches = lra.train_batches(dataset.splits["train"], cfg.batch_size, cfg.data_seed, start_step=step)
     while step < cfg.num_steps:
         batch = next(batches)
-        window_tokens += int(batch["lengths"].sum())
         state, metrics = steps.train(state, to_device(batch, mesh))
         step += 1
         window.append(metrics)
+        if compile_s is None:  # this process's first step compiles: timed apart, not in steps/s or tokens/s
+            jax.block_until_ready(metrics)
+            compile_s = timer.lap()
+            meta["compile_s"] = compile_s
+            progress.message(f"compiled the train step and ran step {step} in {compile_s:.1f} s")
+        else:
+            timed_steps += 1
+            window_tokens += int(batch["lengths"].sum())
         last = step == cfg.num_steps
         if step % cfg.log_every == 0 or last:
             check_finite(state)
@@ -234,11 +242,11 @@ def train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time)
             meta["train_time_s"] += elapsed
             meta["train_tokens"] += window_tokens
             meta["last_train_loss"] = values["loss"]
-            values.update(steps_per_s=len(window) / elapsed, tokens_per_s=window_tokens / elapsed,
+            values.update(steps_per_s=timed_steps / elapsed, tokens_per_s=window_tokens / elapsed,
                           lr=float(lr_schedule(step)))
             log.write(step, "train", values)
             progress.update(step, values)
-            window, window_tokens = [], 0
+            window, window_tokens, timed_steps = [], 0, 0
         evaluated = step % cfg.eval_every == 0 or last
         if evaluated:
             check_finite(state)
@@ -273,6 +281,7 @@ def final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log) -> d
         step=meta["step"],
         final_train_loss=meta["last_train_loss"],
         train_time_s=meta["train_time_s"],
+        compile_s=meta["compile_s"],  # the train step's compile (+ first step) in the last session that trained
         tokens_per_s=meta["train_tokens"] / max(meta["train_time_s"], 1e-9),
         majority_class_test_accuracy=majority,
         # A run that does not beat the majority class learned nothing (Path-X runs do this on some seeds).

@@ -78,9 +78,10 @@ def reference_run(tmp_path_factory, data_dir):
 def test_run_directory_holds_everything_a_run_records(reference_run):
     workdir, proc = reference_run
     results = json.loads((workdir / "results.json").read_text())
-    for key in ("val_accuracy", "test_accuracy", "step", "wall_time_s", "tokens_per_s", "best_step"):
+    for key in ("val_accuracy", "test_accuracy", "step", "wall_time_s", "tokens_per_s", "best_step", "compile_s"):
         assert key in results, key
     assert results["step"] == 60 and results["best_step"] in (20, 40, 60)
+    assert results["compile_s"] > 0 and results["tokens_per_s"] > 0
     assert json.loads((workdir / "config.json").read_text())["train"]["num_steps"] == 60
     environment = json.loads((workdir / "environment.json").read_text())
     assert environment["packages"]["jax"] and environment["revision"]
