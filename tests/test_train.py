@@ -5,6 +5,7 @@ errors. They are marked slow but run in CI.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -205,3 +206,17 @@ def test_missing_release_data_prints_the_prepare_command(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "python -m lra.prepare listops --release-dir" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_checkpoint_restores_onto_another_device_count(reference_run, data_dir, tmp_path):
+    ref_dir, _ = reference_run
+    workdir = tmp_path / "copy"
+    shutil.copytree(ref_dir, workdir)
+    proc = train(workdir, data_dir, devices=4)
+    assert "resuming from step 60" in proc.stdout
+    ref = json.loads((ref_dir / "results.json").read_text())
+    got = json.loads((workdir / "results.json").read_text())
+    assert got["n_devices"] == 4 and got["best_step"] == ref["best_step"]
+    assert got["test_accuracy"] == pytest.approx(ref["test_accuracy"], abs=1e-3)
+    assert got["test_loss"] == pytest.approx(ref["test_loss"], rel=1e-4)
