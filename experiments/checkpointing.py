@@ -74,14 +74,17 @@ class Checkpoints:
         self.best = manager("best", 1)
 
     def save(self, which: str, step: int, state, meta: dict) -> None:
+        # One save in flight across BOTH managers: "best S" is complete on disk before "latest S" starts, so a
+        # kill can never leave a latest checkpoint that names a best one that was not written. It also
+        # surfaces a failed async save here rather than losing it.
+        self.wait()
         mngr = getattr(self, which)
-        # Only one save in flight: a failed async save surfaces here rather than being lost.
-        mngr.wait_until_finished()
         if step in mngr.all_steps():
             # Re-reached after a resume from an older latest checkpoint; training is deterministic, so the
             # checkpoint already there holds the same values.
             return
-        args = ocp.args.Composite(state=ocp.args.StandardSave(flatten(state)), meta=ocp.args.JsonSave(meta))
+        # JsonSave serialises when the background save commits: give it a snapshot, not the caller's live dict.
+        args = ocp.args.Composite(state=ocp.args.StandardSave(flatten(state)), meta=ocp.args.JsonSave(dict(meta)))
         mngr.save(step, args=args)
 
     def restore(self, which: str, like_state):
@@ -95,7 +98,11 @@ class Checkpoints:
             state=ocp.args.StandardRestore(_abstract(flatten(like_state))), meta=ocp.args.JsonRestore()
         )
         restored = mngr.restore(step, args=args)
-        return unflatten(restored.state, like_state), dict(restored.meta)
+        state, meta = unflatten(restored.state, like_state), dict(restored.meta)
+        if "step" in state and int(state["step"]) != meta.get("step", step):
+            raise RuntimeError(f"checkpoint {mngr.directory}/{step} is inconsistent: state step "
+                               f"{int(state['step'])}, metadata step {meta.get('step')}")
+        return state, meta
 
     def wait(self) -> None:
         self.latest.wait_until_finished()

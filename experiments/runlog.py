@@ -84,20 +84,29 @@ def record_config(workdir: Path, config_dict: dict) -> None:
     write_json_atomic(path, config_dict)
 
 
+def _step_of(line: str) -> float:
+    """The step of a metrics.jsonl line; infinity for a line a kill left half-written (so it is dropped)."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError):
+        return float("inf")
+
+
 class MetricsLog:
     """metrics.jsonl plus TensorBoard. On resume, events after the restored step are dropped."""
 
     def __init__(self, workdir: Path, *, resume_step: int):
         self.path = workdir / "metrics.jsonl"
         if self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= resume_step]
+            kept = [line for line in self.path.read_text().splitlines() if _step_of(line) <= resume_step]
             tmp = self.path.with_name("metrics.jsonl.tmp")
             tmp.write_text("".join(line + "\n" for line in kept))
             os.replace(tmp, self.path)
         self._file = self.path.open("a")
         from tensorboardX import SummaryWriter  # light: protobuf only, no TensorFlow
 
-        self._tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
+        # purge_step hides events a killed session wrote after the step this run resumes from.
+        self._tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=resume_step + 1)
 
     def write(self, step: int, split: str, values: dict) -> None:
         record = {"step": int(step), "split": split, **{k: float(v) for k, v in values.items()}}

@@ -154,17 +154,16 @@ def check_finite(state) -> None:
 
 
 def fresh_meta() -> dict:
-    return dict(step=0, best_val_accuracy=-1.0, best_step=-1, train_time_s=0.0, wall_time_s=0.0, train_tokens=0,
-                last_train_loss=None, compile_s=None)
+    return dict(step=0, best_val_accuracy=-1.0, best_val_loss=None, best_step=-1, train_time_s=0.0, wall_time_s=0.0,
+                train_tokens=0, last_train_loss=None, compile_s=None)
 
 
-def print_param_groups(model: nnx.Module) -> dict:
+def print_param_groups(model: nnx.Module) -> None:
     counts = optim.group_counts(model)
     total = sum(c["parameters"] for c in counts.values())
     print(f"parameters: {total:,} in total")
     for group, c in counts.items():
         print(f"  {group:<10s} {c['parameters']:>12,d} in {c['tensors']:>3d} tensors")
-    return counts
 
 
 def train_and_evaluate(config, workdir) -> dict:
@@ -212,10 +211,7 @@ def train_and_evaluate(config, workdir) -> dict:
 
 def train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time):
     cfg = config.train
-    lr_schedule = optim.learning_rate_schedule(
-        config.optim.lr, warmup_steps=config.optim.warmup_steps, total_steps=cfg.num_steps,
-        final_lr_factor=config.optim.final_lr_factor,
-    )
+    lr_schedule = optim.schedule(config.optim, config.optim.lr, total_steps=cfg.num_steps)
     progress = runlog.Progress(cfg.num_steps)
     step = meta["step"]
     window, window_tokens, timed_steps, timer = [], 0, 0, runlog.Timer()
@@ -235,29 +231,31 @@ def train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time)
             timed_steps += 1
             window_tokens += int(batch["lengths"].sum())
         last = step == cfg.num_steps
-        if step % cfg.log_every == 0 or last:
-            check_finite(state)
+        logged = step % cfg.log_every == 0 or last
+        evaluated = step % cfg.eval_every == 0 or last
+        saved = evaluated or step % cfg.checkpoint_every == 0
+        if logged or saved:
+            check_finite(state)  # one device sync, before anything is logged or saved from this state
+        if logged:
             values = {k: float(np.mean([m[k] for m in jax.device_get(window)])) for k in window[0]}
             elapsed = timer.lap()
             meta["train_time_s"] += elapsed
             meta["train_tokens"] += window_tokens
             meta["last_train_loss"] = values["loss"]
+            # optax evaluates the schedule at the count of updates done before: step - 1 made this state.
             values.update(steps_per_s=timed_steps / elapsed, tokens_per_s=window_tokens / elapsed,
-                          lr=float(lr_schedule(step)))
+                          lr=float(lr_schedule(step - 1)))
             log.write(step, "train", values)
             progress.update(step, values)
             window, window_tokens, timed_steps = [], 0, 0
-        evaluated = step % cfg.eval_every == 0 or last
         if evaluated:
-            check_finite(state)
             val = evaluate(steps, state, dataset.splits["val"], cfg.eval_batch_size, mesh)
             log.write(step, "val", val)
             progress.message(f"step {step}: val accuracy {val['accuracy']:.4f}, loss {val['loss']:.4f}")
             if val["accuracy"] > meta["best_val_accuracy"]:
-                meta.update(best_val_accuracy=val["accuracy"], best_step=step)
+                meta.update(best_val_accuracy=val["accuracy"], best_val_loss=val["loss"], best_step=step)
                 ckpts.save("best", step, state, dict(meta, step=step, wall_time_s=wall_time()))
-        if evaluated or step % cfg.checkpoint_every == 0:
-            check_finite(state)
+        if saved:
             meta.update(step=step, wall_time_s=wall_time())
             ckpts.save("latest", step, state, meta)
             timer.lap()  # evaluation and checkpointing are not training time
@@ -266,9 +264,9 @@ def train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time)
 
 def final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log) -> dict:
     """Test accuracy of the best-by-validation checkpoint (not the last state)."""
-    ckpts.wait()
     best_state, best_meta = ckpts.restore("best", state)
-    val = evaluate(steps, best_state, dataset.splits["val"], config.train.eval_batch_size, mesh)
+    # Validation numbers were measured on exactly this state when it was saved as the best.
+    val = dict(accuracy=best_meta["best_val_accuracy"], loss=best_meta["best_val_loss"])
     test = evaluate(steps, best_state, dataset.splits["test"], config.train.eval_batch_size, mesh)
     log.write(best_meta["best_step"], "test", test)
     majority = dataset.majority_class_accuracy("test")

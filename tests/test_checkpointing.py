@@ -31,15 +31,15 @@ def test_unflatten_inverts_flatten_including_prng_keys():
 def test_latest_and_best_are_kept_apart(tmp_path):
     ckpts = checkpointing.Checkpoints(tmp_path, keep=1, async_save=True)
     state = example_state()
-    ckpts.save("best", 1, state, {"step": 1, "best": True})
-    for step in (1, 2, 3):
+    ckpts.save("best", 3, state, {"step": 3, "best": True})
+    for step in (3, 4, 5):
         state = dict(state, step=jnp.array(step, jnp.int32))
         ckpts.save("latest", step, state, {"step": step})
     ckpts.wait()
-    assert ckpts.latest.all_steps() == [3]
-    assert ckpts.best.all_steps() == [1]  # keeping one latest never deletes the best, and vice versa
+    assert ckpts.latest.all_steps() == [5]
+    assert ckpts.best.all_steps() == [3]  # keeping one latest never deletes the best, and vice versa
     restored, meta = ckpts.restore("latest", example_state())
-    assert int(restored["step"]) == 3 and meta == {"step": 3}
+    assert int(restored["step"]) == 5 and meta == {"step": 5}
     best, best_meta = ckpts.restore("best", example_state())
     assert best_meta["best"] is True
     ckpts.close()
@@ -48,4 +48,43 @@ def test_latest_and_best_are_kept_apart(tmp_path):
 def test_restore_returns_none_without_checkpoints(tmp_path):
     ckpts = checkpointing.Checkpoints(tmp_path)
     assert ckpts.restore("latest", example_state()) is None
+    ckpts.close()
+
+
+def test_metadata_is_a_snapshot_taken_at_save(tmp_path):
+    ckpts = checkpointing.Checkpoints(tmp_path, async_save=True)
+    meta = {"step": 3, "best_step": 1}
+    ckpts.save("latest", 3, example_state(), meta)
+    meta["best_step"] = 999  # the trainer keeps updating its dict while the save runs in the background
+    ckpts.wait()
+    assert ckpts.restore("latest", example_state())[1] == {"step": 3, "best_step": 1}
+    ckpts.close()
+
+
+def test_a_save_starts_only_after_the_other_managers_save_is_on_disk(tmp_path):
+    ckpts = checkpointing.Checkpoints(tmp_path, async_save=True)
+    seen = []
+    real_save = ckpts.latest.save
+
+    def spy(step, **kwargs):
+        seen.append(sorted(p.name for p in (tmp_path / "best").iterdir() if p.name.isdigit()))
+        return real_save(step, **kwargs)
+
+    ckpts.latest.save = spy
+    big = dict(example_state(), params={"w": jnp.ones((512, 1024))})  # a save that takes a moment
+    ckpts.save("best", 3, big, {"step": 3})
+    ckpts.save("latest", 3, big, {"step": 3})
+    assert seen == [["3"]]  # "best 3" was complete (renamed into place) before "latest 3" began
+    ckpts.close()
+
+
+def test_restore_rejects_a_state_whose_step_disagrees_with_its_metadata(tmp_path):
+    ckpts = checkpointing.Checkpoints(tmp_path, async_save=False)
+    ckpts.save("latest", 3, example_state(), {"step": 5})
+    try:
+        ckpts.restore("latest", example_state())
+    except RuntimeError as e:
+        assert "inconsistent" in str(e)
+    else:
+        raise AssertionError("an inconsistent checkpoint was restored")
     ckpts.close()
