@@ -47,11 +47,6 @@ def prepare_command(task: str, args: list[str], data_dir: Path, force: bool = Fa
     return " ".join(shlex.quote(w) for w in words) + (" --force" if force else "")
 
 
-def dataset_path(task: str, options: dict[str, Any], data_dir: str | os.PathLike | None = None) -> Path:
-    """Where the dataset for (task, options) lives."""
-    return resolve_data_dir(data_dir) / task_module(task).dataset_name(options)
-
-
 def corruption_message(folder: Path, problems: list[str], rebuild: str) -> str:
     """The error text for a cache that fails its manifest checks."""
     listed = "\n  ".join(problems)
@@ -72,6 +67,7 @@ def prepare(task: str, options: dict[str, Any], data_dir: str | os.PathLike | No
             return target
         raise DataError(corruption_message(target, problems, rebuild))
     root.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(root, target.name, log)
     # A hidden, unique sibling of the target: same file system, so the final rename is atomic.
     tmp = root / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
@@ -84,6 +80,27 @@ def prepare(task: str, options: dict[str, Any], data_dir: str | os.PathLike | No
         # Whatever went wrong, leave nothing half-written (after success tmp no longer exists).
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _remove_abandoned(root: Path, name: str, log) -> None:
+    """Remove .<name>.tmp-PID-* / .<name>.old-PID-* folders of a prepare that was killed (SIGKILL skips its
+    cleanup): those whose PID no longer runs. A live PID may be a concurrent prepare, so its folder stays."""
+    for path in root.glob(f".{name}.*"):
+        kind, _, rest = path.name[len(name) + 2:].partition("-")
+        pid = rest.split("-", 1)[0]
+        if kind in ("tmp", "old") and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            log(f"removed {path}, left by a prepare that was killed")
 
 
 def _build_into(out_dir: Path, task: str, module, options: dict[str, Any], log) -> dict[str, Any]:

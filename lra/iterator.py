@@ -73,11 +73,7 @@ def gather(split: Split, indices: np.ndarray, valid: np.ndarray, bucket_boundari
 
 def train_batch(split: Split, batch_size: int, seed: int, step: int, *, bucket_boundaries=None) -> Batch:
     """Training batch number `step` (0-based) of the seeded stream; a pure function of its arguments."""
-    n = _check(split, batch_size)
-    if step < 0:
-        raise ValueError(f"step must be non-negative, got {step}")
-    indices = np.asarray(train_index_batches(n, batch_size, seed)[step])
-    return gather(split, indices, np.ones(batch_size, bool), bucket_boundaries)
+    return next(train_batches(split, batch_size, seed, step, bucket_boundaries=bucket_boundaries))
 
 
 def train_batches(split: Split, batch_size: int, seed: int, start_step: int = 0, *,
@@ -85,7 +81,7 @@ def train_batches(split: Split, batch_size: int, seed: int, start_step: int = 0,
     """Endless training batches start_step, start_step + 1, ... (same as train_batch for each step)."""
     n = _check(split, batch_size)
     if start_step < 0:
-        raise ValueError(f"start_step must be non-negative, got {start_step}")
+        raise ValueError(f"step must be non-negative, got {start_step}")
     index_batches = train_index_batches(n, batch_size, seed)
     valid = np.ones(batch_size, bool)
     for step in itertools.count(start_step):

@@ -390,11 +390,6 @@ def generate(params: GeneratorParams, seed: int) -> dict[str, list[tuple[str, in
     return {"train": rows[:a], "val": rows[a:b], "test": rows[b:need]}
 
 
-def label_counts(labels) -> list[int]:
-    """Number of examples per class 0-9."""
-    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=N_CLASSES).tolist()
-
-
 # ---------------------------------------------------------------------------------------------
 # Task plug-in: how lra.prepare / lra.get_dataset build and name ListOps datasets
 # ---------------------------------------------------------------------------------------------

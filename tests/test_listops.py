@@ -213,6 +213,3 @@ def test_breadth_first_generator_matches_recursive_distribution():
     for k in (3, 5, 9):  # a few points of the length distribution
         assert abs(np.mean(ours <= k) - np.mean(ref <= k)) < 0.015
 
-
-def test_label_counts():
-    assert listops.label_counts([0, 3, 3, 9]) == [1, 0, 0, 2, 0, 0, 0, 0, 0, 1]

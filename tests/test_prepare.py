@@ -167,6 +167,22 @@ def test_failed_preparation_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_folders_left_by_a_killed_prepare_are_removed_but_a_live_ones_stay(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its PID no longer runs
+    name = "listops-release"
+    abandoned = [tmp_path / f".{name}.tmp-{dead.pid}-00000000", tmp_path / f".{name}.old-{dead.pid}-11111111"]
+    live = tmp_path / f".{name}.tmp-{os.getpid()}-22222222"  # as if a concurrent prepare were running
+    for folder in abandoned + [live]:
+        folder.mkdir()
+        (folder / "train.inputs.npy").write_bytes(b"half")
+    options = listops.make_options(source="release", release_dir=write_release(tmp_path / "rel"))
+    messages = []
+    build.prepare("listops", options, tmp_path, log=messages.append)
+    assert not any(f.exists() for f in abandoned) and live.exists()
+    assert sum("left by a prepare that was killed" in m for m in messages) == 2
+
+
 @pytest.mark.parametrize("damage", ["modify", "truncate", "delete", "manifest"])
 def test_corrupted_cache_is_detected(tmp_path, damage):
     release = write_release(tmp_path / "rel")
