@@ -1,35 +1,81 @@
 """Fields shared by every model family's config. Each family file fills them and locks the result.
 
 Sections map one-to-one onto the code that reads them:
-  data   -> lra.get_dataset(**config.data)
+  data   -> lra.get_dataset(**config.data)   (task + that task's options; each task validates its own keys)
   model  -> models.build_classifier(**config.model, ...)
   optim  -> experiments.optim.make_optimizer(config.optim, ...)
   train  -> the loop in experiments.trainer
+
+A family file's get_config(arg) takes "<task>" (published full-scale settings) or "<task>_smoke" (a CPU run of
+about a minute), optionally followed by ",<option>" (e.g. the ladder's rung); `parse_variant` splits it.
 """
 import math
 
 import ml_collections
 
+TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
+
 # Training-set sizes of the LRA tasks (../shared/reference/lra_data.md), to turn epochs into steps.
-TRAIN_EXAMPLES = {"listops": 96_000}
+# Pathfinder / Path-X: 80% of 200,000 images.
+TRAIN_EXAMPLES = {"listops": 96_000, "text": 25_000, "retrieval": 147_086, "image": 45_000,
+                  "pathfinder": 160_000, "pathx": 160_000}
+N_CLASSES = {"listops": 10, "text": 2, "retrieval": 2, "image": 10, "pathfinder": 2, "pathx": 2}
+
+_placeholder = ml_collections.config_dict.placeholder
+
+# Full-scale data options per task (keyword arguments of lra.get_dataset after `task`). The S4/S5/LRU
+# preprocessing conventions are the defaults (../shared/reference/lra_data.md, "Two preprocessing conventions");
+# the Transformer config switches to the LRA originals.
+DATA = {
+    "listops": dict(source="release", release_dir=_placeholder(str), append_eos=False, size="full", seed=0),
+    "text": dict(source="tfds", encoding="chars", max_len=4096, val_split="test", tfds_data_dir=_placeholder(str)),
+    "retrieval": dict(source="release", release_dir=_placeholder(str), encoding="chars", max_len=4000,
+                      append_eos=True),
+    "image": dict(source="tfds", mode="grey_real", tfds_data_dir=_placeholder(str)),
+    "pathfinder": dict(source="release", release_dir=_placeholder(str), resolution=32, difficulty="hard",
+                       encoding="real", size="full", seed=0),
+    "pathx": dict(source="release", release_dir=_placeholder(str), difficulty="hard", encoding="real",
+                  size="full", seed=0),
+}
+
+# Smoke data: what a CPU can prepare offline in seconds (text and image need tfds data, mocked in the tests).
+SMOKE_DATA = {
+    "listops": dict(source="generated", size="small", seed=0, release_dir=_placeholder(str), append_eos=False),
+    "text": dict(DATA["text"], max_len=256),
+    "retrieval": dict(DATA["retrieval"], max_len=256),
+    "image": dict(DATA["image"]),
+    "pathfinder": dict(DATA["pathfinder"], source="generated", size="small"),
+    "pathx": dict(DATA["pathx"], source="generated", size="small"),
+}
 
 
 def steps_for_epochs(task: str, epochs: int, batch_size: int) -> int:
     return epochs * math.ceil(TRAIN_EXAMPLES[task] / batch_size)
 
 
-def base_config() -> ml_collections.ConfigDict:
+def parse_variant(arg: str, family: str, options=()) -> tuple[str, bool, str | None]:
+    """'<task>[_smoke][,<option>]' -> (task, smoke, option); ValueError listing what exists otherwise."""
+    name, _, option = arg.partition(",")
+    smoke = name.endswith("_smoke")
+    task = name[: -len("_smoke")] if smoke else name
+    known = ", ".join(f"{t}, {t}_smoke" for t in TASKS)
+    if task not in TASKS:
+        raise ValueError(f"unknown variant {arg!r} for {family}; choose one of: {known}"
+                         + (f" (then ,<option> with option in {', '.join(options)})" if options else ""))
+    if option and option not in options:
+        raise ValueError(f"unknown option {option!r} in {arg!r} for {family}; "
+                         + (f"choose one of: {', '.join(options)}" if options else "this family takes none"))
+    return task, smoke, option or None
+
+
+def base_config(task: str = "listops", smoke: bool = False) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0  # model init and dropout; the data order has its own seed (train.data_seed)
 
     c.data = ml_collections.ConfigDict()
-    c.data.task = "listops"
-    c.data.source = "generated"  # "generated" (offline generator) or "release" (the LRA release files)
-    c.data.size = "small"  # generated data: "small" (CPU) or "full" (the LRA procedure)
-    c.data.seed = 0  # generator seed
-    c.data.release_dir = ml_collections.config_dict.placeholder(str)
-    c.data.append_eos = False  # S4/S5 convention: an end token after every sequence
-    c.data.data_dir = ml_collections.config_dict.placeholder(str)  # else $LRA_DATA_DIR, else the user cache
+    c.data.task = task
+    c.data.update((SMOKE_DATA if smoke else DATA)[task])
+    c.data.data_dir = _placeholder(str)  # else $LRA_DATA_DIR, else the user cache
 
     c.model = ml_collections.ConfigDict()
     c.model.layer = "lru"  # a key of models.LAYERS
