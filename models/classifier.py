@@ -37,6 +37,8 @@ class SequenceEncoder(nnx.Module):
 
     inputs: (B, L) int tokens (nnx.Embed, vocab_size set) or (B, L, C) real features (nnx.Linear, d_input set;
     (B, L) real is read as C = 1). make_layer(rngs) builds one sequence layer per block.
+    bn_momentum: flax convention (running = momentum * running + (1 - momentum) * batch); PyTorch's default
+    momentum 0.1, used by S4, is 0.9 here.
     pooling="cls": a learned vector is prepended at position 0 after encoding (lengths + 1) and read out at the
     end; only useful with non-causal layers (bidirectional LRU, attention), as a causal layer's position 0 sees
     nothing else. With prenorm a final norm precedes pooling (as in S4's pre-norm stack), since the residual
@@ -44,7 +46,8 @@ class SequenceEncoder(nnx.Module):
     """
 
     def __init__(self, make_layer, *, d_model, n_layers, norm="batch", prenorm=True, activation="half_glu2",
-                 dropout=0.0, pooling="mean", vocab_size=None, d_input=None, rngs: nnx.Rngs):
+                 dropout=0.0, pooling="mean", vocab_size=None, d_input=None, bn_momentum=0.99,
+                 rngs: nnx.Rngs):
         if (vocab_size is None) == (d_input is None):
             raise ValueError("set exactly one of vocab_size (token inputs) and d_input (real-valued inputs)")
         if pooling not in POOLINGS:
@@ -58,9 +61,9 @@ class SequenceEncoder(nnx.Module):
             else nnx.data(None)
         self.blocks = nnx.List([
             ResidualBlock(make_layer(rngs), d_model, norm=norm, prenorm=prenorm, activation=activation,
-                          dropout=dropout, rngs=rngs)
+                          dropout=dropout, bn_momentum=bn_momentum, rngs=rngs)
             for _ in range(n_layers)])
-        self.final_norm = MaskedNorm(norm, d_model, rngs=rngs) if prenorm else nnx.data(None)
+        self.final_norm = MaskedNorm(norm, d_model, momentum=bn_momentum, rngs=rngs) if prenorm else nnx.data(None)
 
     def __call__(self, inputs, lengths_B):
         if isinstance(self.encoder, nnx.Linear) and inputs.ndim == 2:
@@ -118,7 +121,7 @@ LAYERS = {"lru": lru.LRU}
 
 def build_classifier(*, layer: str, layer_args: dict, d_model: int, n_layers: int, norm="batch", prenorm=True,
                      activation="half_glu2", dropout=0.0, pooling="mean", n_classes, vocab_size=None,
-                     d_input=None, dual=False, rngs: nnx.Rngs) -> nnx.Module:
+                     d_input=None, dual=False, bn_momentum=0.99, rngs: nnx.Rngs) -> nnx.Module:
     """The trainer's entry point: a Classifier (or DualClassifier if dual) of n_layers blocks of LAYERS[layer]."""
     if layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}; known: {sorted(LAYERS)}")
@@ -126,5 +129,5 @@ def build_classifier(*, layer: str, layer_args: dict, d_model: int, n_layers: in
     encoder = SequenceEncoder(
         lambda r: layer_cls(d_model, **layer_args, rngs=r), d_model=d_model, n_layers=n_layers, norm=norm,
         prenorm=prenorm, activation=activation, dropout=dropout, pooling=pooling, vocab_size=vocab_size,
-        d_input=d_input, rngs=rngs)
+        d_input=d_input, bn_momentum=bn_momentum, rngs=rngs)
     return (DualClassifier if dual else Classifier)(encoder, d_model, n_classes, rngs=rngs)

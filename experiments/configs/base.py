@@ -87,6 +87,8 @@ def base_config(task: str = "listops", smoke: bool = False) -> ml_collections.Co
     c.model.activation = "half_glu2"
     c.model.dropout = 0.0
     c.model.pooling = "mean"
+    # flax convention; PyTorch's BatchNorm momentum 0.1 (S4, S5 use it) is 0.9 here, flax's default is 0.99.
+    c.model.bn_momentum = 0.99
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-3

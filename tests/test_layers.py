@@ -1,0 +1,96 @@
+"""The contract every sequence layer in models.LAYERS keeps (one suite for all families).
+
+Add a family by adding its small cases to CASES: name -> (models.LAYERS key, layer_args, causal). Each case is
+checked for: shape/dtype/finite output; causality (unidirectional: output at t has zero gradient w.r.t. inputs
+after t); padding invariance (valid outputs do not change when pads hold other junk or more pads are added);
+step mode == parallel mode (layers with a step method, unidirectional cases); gradients reach every parameter.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import models
+
+H, B, L = 6, 3, 11
+LENGTHS = np.array([11, 6, 1])
+
+# case -> (layer name, layer_args, causal). Keep them tiny: every case is compiled several times.
+CASES = {
+    "lru": ("lru", dict(d_state=4, r_min=0.5, r_max=0.99), True),
+    "lru_bidir": ("lru", dict(d_state=4, r_min=0.5, r_max=0.99, bidirectional=True), False),
+    "lru_real": ("lru", dict(d_state=4, complex_diag=False), True),
+}
+
+
+def make(case):
+    name, args, _ = CASES[case]
+    return models.LAYERS[name](H, **args, rngs=nnx.Rngs(0))
+
+
+def inputs(seed, length=L):
+    return jax.random.normal(jax.random.key(seed), (B, length, H), jnp.float32)
+
+
+def mask(length=L):
+    return jnp.arange(length)[None, :] < jnp.asarray(LENGTHS)[:, None]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_shape_dtype_finite(case):
+    y = make(case)(inputs(0), mask())
+    assert y.shape == (B, L, H) and y.dtype == jnp.float32
+    assert np.isfinite(np.asarray(y)).all()
+
+
+@pytest.mark.parametrize("case", [c for c, (_, _, causal) in CASES.items() if causal])
+def test_causal(case):
+    layer = make(case)
+    u = inputs(0)
+    t = 4
+    # d y[:, t] / d u: zero after t, nonzero somewhere at or before t.
+    grad = jax.grad(lambda u: layer(u)[:, t].sum())(u)
+    assert np.abs(np.asarray(grad[:, t + 1:])).max() == 0.0
+    assert np.abs(np.asarray(grad[:, : t + 1])).max() > 0.0
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_padding_invariance(case):
+    layer = make(case)
+    u = inputs(0)
+    m = mask()
+    junk = jnp.where(m[..., None], u, inputs(1))  # other values at pad positions
+    longer = jnp.concatenate([u, inputs(2, 5)], axis=1)  # five more pad positions
+    y = np.asarray(layer(u, m))
+    valid = np.asarray(m)
+    np.testing.assert_allclose(np.asarray(layer(junk, m))[valid], y[valid], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(layer(longer, mask(L + 5)))[:, :L][valid], y[valid], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", [c for c, (_, _, causal) in CASES.items() if causal])
+def test_step_matches_parallel(case):
+    layer = make(case)
+    if not hasattr(layer, "step"):
+        pytest.skip(f"{case} has no recurrent step mode")
+    u = inputs(0)
+    state = layer.initial_state(B)
+    ys = []
+    for t in range(L):
+        state, y_t = layer.step(state, u[:, t])
+        ys.append(y_t)
+    np.testing.assert_allclose(np.stack(ys, 1), np.asarray(layer(u)), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_gradients_reach_every_parameter(case):
+    layer = make(case)
+    graphdef, params, rest = nnx.split(layer, nnx.Param, ...)
+
+    def loss(params):
+        return (nnx.merge(graphdef, params, rest)(inputs(0), mask()) ** 2).sum()
+
+    grads = nnx.to_flat_state(jax.grad(loss)(params))
+    for path, g in grads:
+        assert np.isfinite(np.asarray(g[...])).all(), path
+        assert np.abs(np.asarray(g[...])).max() > 0, f"no gradient reaches {'.'.join(map(str, path))}"
