@@ -11,8 +11,10 @@ A task module provides (see lra/listops.py for the reference implementation):
 Adding a task = writing such a module and adding one line here.
 """
 
-from lra import listops
+from lra import listops, pathfinder, pathx
 
 TASKS = {
     "listops": listops,
+    "pathfinder": pathfinder,
+    "pathx": pathx,
 }

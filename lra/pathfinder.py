@@ -1,0 +1,343 @@
+"""Pathfinder (LRA): is there a path between the two circles? Release-layout reader and the task plug-in.
+
+Images are grey PNGs in the LRA release layout, written identically by the offline generator
+(lra/pathfinder_gen.py), so one reader serves both:
+
+  <release_dir>/pathfinder<R>/<difficulty folder>/imgs/<j>/sample_<i>.png
+  <release_dir>/pathfinder<R>/<difficulty folder>/metadata/<j>.npy   TEXT, one line per image, whitespace
+      separated: field 0 = sub-folder (imgs/<j>), field 1 = file name, field 3 = label (0/1)
+
+difficulty: easy = curv_baseline (contour length 6), intermediate = curv_contour_length_9, hard =
+curv_contour_length_14 (LRA's choice, the default). A metadata line whose file is missing, an empty PNG (the
+release has one: pathfinder32/curv_baseline/imgs/0/sample_172.png) and a PNG that cannot be decoded are skipped
+and counted (manifest task_info.skipped, and the prepare log). A PNG of the wrong size is a DataError naming the
+file: it means the folder is not the resolution asked for. A malformed metadata line is a DataError naming the
+file and line.
+
+Split: 80/10/10 of the readable images by a permutation seeded with `seed` (S4's convention: LRA's own code split
+in file order), recorded in the manifest (counts, seed, sha256 of each split's file list). Each image is flattened
+row-major to a sequence of R*R pixels stored as uint8. encoding "tokens": pixel values 0..255 are tokens (LRA,
+vocab 256); "real": one real channel normalised at batch time with the train split's pixel mean and std (S4/S5).
+
+Streaming: each split's inputs are written straight into <split>.inputs.npy (np.lib.format.open_memmap), filled
+READ_CHUNK images at a time, so preparation holds at most READ_CHUNK decoded images in memory (plus one list of
+file names and labels): 1024 x 128 x 128 bytes = 16 MiB for Path-X.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from lra import pathfinder_gen
+from lra.errors import DataError
+
+N_CLASSES = 2
+SPLITS = ("train", "val", "test")
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+RESOLUTIONS = pathfinder_gen.RESOLUTIONS
+DIFFICULTIES = tuple(pathfinder_gen.DIFFICULTY_FOLDERS)
+ENCODINGS = ("tokens", "real")
+SOURCES = ("generated", "release")
+READ_CHUNK = 1024  # decoded images held in memory at once while preparing
+VOCAB = [str(v) for v in range(256)]  # "tokens" encoding: a pixel's value is its token id
+
+
+# ---------------------------------------------------------------------------------------------
+# Reader
+# ---------------------------------------------------------------------------------------------
+
+
+def find_folder(release_dir: str | os.PathLike, resolution: int, difficulty: str) -> Path:
+    """The difficulty folder (holding metadata/ and imgs/) under release_dir, which may be that folder itself,
+    pathfinder<R>, or the unpacked archive above it. DataError listing where it looked otherwise."""
+    root = Path(release_dir).expanduser()
+    sub = Path(f"pathfinder{resolution}") / pathfinder_gen.DIFFICULTY_FOLDERS[difficulty]
+    candidates = [root, root / sub.name, root / sub, root / "lra_release" / sub,
+                  root / "lra_release" / "lra_release" / sub]
+    for folder in candidates:
+        if (folder / "metadata").is_dir() and (root == folder or folder.name == sub.name):
+            return folder.resolve()
+    raise DataError(f"{root}: no {sub}/metadata folder there (looked in {', '.join(str(c) for c in candidates)})")
+
+
+def _metadata_files(folder: Path) -> list[Path]:
+    """metadata/<j>.npy in numeric order of j (the release's order)."""
+    files = [f for f in (folder / "metadata").iterdir() if f.suffix == ".npy" and not f.name.startswith(".")]
+    return sorted(files, key=lambda f: (0, int(f.stem)) if f.stem.isdigit() else (1, f.stem))
+
+
+def read_metadata(folder: str | os.PathLike) -> tuple[list[tuple[Path, int]], dict[str, int]]:
+    """[(png path, label)] of every listed image whose file exists and is not empty, in metadata order, and
+    counts of the skipped ones: {"missing": n, "empty": n}. DataError for a malformed line (file and line)."""
+    folder = Path(folder)
+    entries, skipped = [], {"missing": 0, "empty": 0}
+    files = _metadata_files(folder)
+    if not files:
+        raise DataError(f"{folder / 'metadata'}: no <j>.npy metadata files")
+    for meta in files:
+        try:
+            text = meta.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{meta}: not a text metadata file ({e.reason} at byte {e.start})") from None
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) < 4:
+                raise DataError(f"{meta}, line {line_no}: expected at least 4 fields (folder, file, index, label), "
+                                f"got {len(fields)}")
+            try:
+                label = int(float(fields[3]))
+            except ValueError:
+                raise DataError(f"{meta}, line {line_no}: label {fields[3]!r} is not a number") from None
+            if label not in (0, 1) or float(fields[3]) != label:
+                raise DataError(f"{meta}, line {line_no}: label {fields[3]!r} is not 0 or 1")
+            path = folder / fields[0] / fields[1]
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                skipped["missing"] += 1
+                continue
+            if size == 0:
+                skipped["empty"] += 1
+                continue
+            entries.append((path, label))
+    return entries, skipped
+
+
+def read_png(path: Path, resolution: int) -> np.ndarray | None:
+    """uint8 (R, R) grey pixels, or None if the file cannot be decoded. DataError if it is not R x R."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.size != (resolution, resolution):
+                raise DataError(f"{path}: image is {img.size[0]}x{img.size[1]}, expected {resolution}x{resolution} "
+                                f"(is --resolution right for this folder?)")
+            if img.mode != "L":
+                img = img.convert("L")
+            return np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+
+
+def split_indices(n: int, seed: int) -> dict[str, np.ndarray]:
+    """80/10/10 of range(n) by a permutation seeded with `seed`; each split sorted (files read in order)."""
+    order = np.random.default_rng([seed, 0x5917]).permutation(n)
+    n_train, n_val = int(round(n * SPLIT_FRACTIONS[0])), int(round(n * SPLIT_FRACTIONS[1]))
+    parts = np.split(order, [n_train, n_train + n_val])
+    return {split: np.sort(part) for split, part in zip(SPLITS, parts)}
+
+
+def write_split(path: Path, entries: list[tuple[Path, int]], resolution: int, log=print):
+    """Decode `entries` into a new uint8 (n, R*R) file at `path`, READ_CHUNK images at a time.
+
+    Returns (inputs opened read-only with mmap_mode='r', labels int32 (n,), number of undecodable PNGs skipped).
+    When some PNG cannot be decoded the file is rewritten without its row (again chunk by chunk).
+    """
+    L = resolution * resolution
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(entries), L))
+    labels, row, bad = np.zeros(len(entries), np.int32), 0, 0
+    buf = np.empty((READ_CHUNK, L), np.uint8)
+    for start in range(0, len(entries), READ_CHUNK):
+        k = 0
+        for png, label in entries[start:start + READ_CHUNK]:
+            pixels = read_png(png, resolution)
+            if pixels is None:
+                bad += 1
+                log(f"skipping {png}: not a readable PNG")
+                continue
+            buf[k] = pixels.reshape(-1)
+            labels[row + k] = label
+            k += 1
+        out[row:row + k] = buf[:k]
+        out.flush()
+        row += k
+    del out
+    if bad:  # rare: copy the filled rows into a file of the right length
+        src = np.load(path, mmap_mode="r")
+        tmp = path.with_name(path.name + ".tmp.npy")
+        dst = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(row, L))
+        for start in range(0, row, READ_CHUNK):
+            dst[start:start + READ_CHUNK] = src[start:start + READ_CHUNK]
+        dst.flush()
+        del dst, src
+        os.replace(tmp, path)
+    return np.load(path, mmap_mode="r"), labels[:row], bad
+
+
+def pixel_stats(inputs: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of all pixels of a uint8 (n, L) array, in chunks (float64 sums)."""
+    total, total_sq, count = 0.0, 0.0, 0
+    for start in range(0, len(inputs), READ_CHUNK):
+        x = np.asarray(inputs[start:start + READ_CHUNK], np.float64)
+        total, total_sq, count = total + x.sum(), total_sq + (x * x).sum(), count + x.size
+    mean = total / count
+    return mean, math.sqrt(max(total_sq / count - mean * mean, 0.0))
+
+
+def _list_digest(entries: list[tuple[Path, int]], root: Path) -> str:
+    """sha256 of the split's file list (paths relative to the difficulty folder, one per line)."""
+    digest = hashlib.sha256()
+    for png, label in entries:
+        digest.update(f"{png.relative_to(root)} {label}\n".encode())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Task plug-in (shared by pathfinder and pathx; see lra/tasks.py)
+# ---------------------------------------------------------------------------------------------
+
+
+OPTION_DEFAULTS = {"source": "generated", "release_dir": None, "resolution": 32, "difficulty": "hard",
+                   "encoding": "real", "size": "small", "seed": 0}
+
+
+def make_options(**options) -> dict[str, Any]:
+    """Validated, JSON-ready options from exactly the keys of OPTION_DEFAULTS (experiments/configs/base.py
+    DATA["pathfinder"]); DataError naming an unknown key or bad value and the valid ones."""
+    return resolve_options("pathfinder", options, OPTION_DEFAULTS)
+
+
+def resolve_options(task: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Options of `task` (pathfinder, or pathx whose defaults lack resolution: it is always 128)."""
+    unknown = [key for key in given if key not in defaults]
+    if unknown:
+        raise DataError(f"unknown {task} option(s) {', '.join(map(repr, unknown))}; "
+                        f"valid options: {', '.join(defaults)}")
+    o = {**defaults, **given}
+
+    def check(name, choices):
+        if o[name] not in choices:
+            raise DataError(f"unknown {task} {name} {o[name]!r}; choose one of {', '.join(map(repr, choices))}")
+
+    check("source", SOURCES)
+    if "resolution" in defaults:
+        check("resolution", RESOLUTIONS)
+    check("difficulty", DIFFICULTIES)
+    check("encoding", ENCODINGS)
+    seed = o["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"{task} option seed must be a non-negative integer, got {seed!r}")
+    options = {"source": o["source"], "resolution": int(o.get("resolution", 128)), "difficulty": o["difficulty"],
+               "encoding": o["encoding"], "seed": int(seed)}
+    if o["source"] == "generated":
+        check("size", tuple(pathfinder_gen.SIZES))
+        options["size"] = o["size"]
+    else:
+        release_dir = o["release_dir"]
+        options["release_dir"] = None if release_dir is None else str(Path(release_dir).expanduser().resolve())
+    return options
+
+
+def dataset_name(options: dict[str, Any], prefix: str | None = None) -> str:
+    """Folder name: everything that changes the arrays or their record (not the release path)."""
+    prefix = prefix or f"pathfinder{options['resolution']}"
+    source = f"generated-{options['size']}" if options["source"] == "generated" else "release"
+    return f"{prefix}-{options['difficulty']}-{source}-seed{options['seed']}-{options['encoding']}"
+
+
+def command_args(options: dict[str, Any], with_resolution: bool = True) -> list[str]:
+    """Arguments after `python -m lra.prepare pathfinder` (or pathx) that build these options."""
+    if options["source"] == "generated":
+        args = ["--generate", "--size", options["size"]]
+    else:
+        args = ["--release-dir", options["release_dir"] or "PATH/TO/lra_release"]
+    if with_resolution:
+        args += ["--resolution", str(options["resolution"])]
+    return args + ["--difficulty", options["difficulty"], "--encoding", options["encoding"],
+                   "--seed", str(options["seed"])]
+
+
+def can_prepare(options: dict[str, Any]) -> str | None:
+    """None if build() can run unattended, else why not (shown above the prepare command)."""
+    if options["source"] == "generated":
+        return None
+    if options["release_dir"] is None:
+        return (f"the Pathfinder-{options['resolution']} release data is not prepared; download lra_release.gz, "
+                "unpack it, and run the command below with --release-dir pointing at it")
+    try:
+        find_folder(options["release_dir"], options["resolution"], options["difficulty"])
+    except DataError as e:
+        return str(e)
+    return None
+
+
+def build(options: dict[str, Any], out_dir: Path, log=print) -> dict[str, Any]:
+    """Generate (or find) the PNGs, read them into uint8 split arrays written in place (streaming), and return
+    them with the input record (see the module docstring)."""
+    R, difficulty, seed = options["resolution"], options["difficulty"], options["seed"]
+    info: dict[str, Any] = {"layout": "pathfinder<R>/<difficulty folder>/imgs/<j>/sample_<i>.png + metadata/<j>.npy",
+                            "difficulty_folder": pathfinder_gen.DIFFICULTY_FOLDERS[difficulty],
+                            "pixels": "row-major, uint8"}
+    source_root = out_dir / "source"
+    if options["source"] == "generated":
+        params = pathfinder_gen.lra_params(R, difficulty)
+        n = pathfinder_gen.SIZES[options["size"]][R]
+        folder = pathfinder_gen.generate(source_root, params, n, seed, difficulty=difficulty, log=log)
+        info["generator"] = {"procedure": "Linsley et al. 2018 with LRA parameters (lra/pathfinder_gen.py)",
+                             "seed": seed, "n_images": n, "chunk_size": pathfinder_gen.chunk_size(R),
+                             **{k: v for k, v in vars(params).items()}}
+    else:
+        folder = find_folder(options["release_dir"], R, difficulty)
+        log(f"reading {folder}")
+        info["release_folder"] = str(folder)
+    entries, skipped = read_metadata(folder)
+    if not entries:
+        raise DataError(f"{folder}: no readable images listed in metadata/")
+    parts = split_indices(len(entries), seed)
+    arrays, undecodable, record = {}, 0, {}
+    for split in SPLITS:
+        split_entries = [entries[i] for i in parts[split]]
+        inputs, labels, bad = write_split(out_dir / f"{split}.inputs.npy", split_entries, R, log)
+        undecodable += bad
+        arrays[split] = {"inputs": inputs, "labels": labels,
+                         "lengths": np.full(len(labels), R * R, np.int32)}
+        record[split] = {"n": len(labels), "files_sha256": _list_digest(split_entries, folder)}
+    skipped["unreadable"] = undecodable
+    info["skipped"] = skipped
+    info["split"] = {"method": "seeded permutation of the readable images, 80/10/10", "seed": seed,
+                     "fractions": list(SPLIT_FRACTIONS), **record}
+    log(f"read {sum(len(a['labels']) for a in arrays.values())} images; skipped {skipped['missing']} missing, "
+        f"{skipped['empty']} empty, {skipped['unreadable']} unreadable")
+    if options["encoding"] == "tokens":
+        vocabulary, input_record = list(VOCAB), {"kind": "tokens"}
+    else:
+        mean, std = pixel_stats(arrays["train"]["inputs"])
+        vocabulary, input_record = None, {"kind": "real", "d_input": 1, "mean": [float(mean)], "std": [float(std)]}
+    if options["source"] == "generated" and options["size"] == "full":
+        shutil.rmtree(source_root)  # 200k PNGs: regenerable from the seed, not worth their disk blocks
+        info["generated_pngs"] = "removed after reading (regenerate with the same seed)"
+    return {"arrays": arrays, "vocabulary": vocabulary, "n_classes": N_CLASSES, "input": input_record,
+            "info": info}
+
+
+def add_arguments(parser: argparse.ArgumentParser, with_resolution: bool = True) -> None:
+    """Flags of `python -m lra.prepare pathfinder` (and pathx, without --resolution)."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--release-dir", help="unpacked lra_release (or its pathfinder<R> or difficulty folder)")
+    source.add_argument("--generate", action="store_true", help="generate offline (Linsley et al. 2018, seeded)")
+    if with_resolution:
+        parser.add_argument("--resolution", type=int, choices=RESOLUTIONS, default=32, help="image side (default 32)")
+    parser.add_argument("--difficulty", choices=DIFFICULTIES, default="hard",
+                        help="contour length 6 / 9 / 14 (default hard, as LRA)")
+    parser.add_argument("--encoding", choices=ENCODINGS, default="real",
+                        help="tokens: pixels as tokens, vocab 256 (LRA); real: normalised (S4/S5, default)")
+    parser.add_argument("--size", choices=sorted(pathfinder_gen.SIZES), default="small", help="generated size")
+    parser.add_argument("--seed", type=int, default=0, help="generator and split seed (default 0)")
+
+
+def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Options from parsed CLI flags."""
+    common = dict(difficulty=args.difficulty, encoding=args.encoding, seed=args.seed, resolution=args.resolution)
+    if args.generate:
+        return make_options(source="generated", size=args.size, **common)
+    return make_options(source="release", release_dir=args.release_dir, **common)
