@@ -16,8 +16,11 @@ A task module provides (see lra/listops.py for the reference implementation):
 Adding a task = writing such a module and adding one line here.
 """
 
-from lra import listops
+from lra import image, listops, retrieval, text
 
 TASKS = {
     "listops": listops,
+    "text": text,
+    "retrieval": retrieval,
+    "image": image,
 }
