@@ -43,6 +43,7 @@ def build_model(config, dataset) -> nnx.Module:
         **config.model.to_dict(),
         n_classes=dataset.n_classes,
         vocab_size=dataset.vocab_size,
+        d_input=dataset.d_input,
         dual="inputs2" in dataset.splits["train"],
         rngs=nnx.Rngs(params=config.seed, dropout=config.seed + 1),
     )

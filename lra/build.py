@@ -48,9 +48,10 @@ def prepare_command(task: str, args: list[str], data_dir: Path, force: bool = Fa
 
 
 def corruption_message(folder: Path, problems: list[str], rebuild: str) -> str:
-    """The error text for a cache that fails its manifest checks."""
+    """The error text for a cache that fails its manifest checks (or was made by an older format version)."""
     listed = "\n  ".join(problems)
-    return f"the cached dataset {folder} is corrupted:\n  {listed}\nrebuild it with:\n  {rebuild}"
+    what = "is in an old cache format" if any("format version" in p for p in problems) else "is corrupted"
+    return f"the cached dataset {folder} {what}:\n  {listed}\nrebuild it with:\n  {rebuild}"
 
 
 def prepare(task: str, options: dict[str, Any], data_dir: str | os.PathLike | None = None, *,
@@ -61,9 +62,9 @@ def prepare(task: str, options: dict[str, Any], data_dir: str | os.PathLike | No
     target = root / module.dataset_name(options)
     rebuild = prepare_command(task, module.command_args(options), root, force=True)
     if target.exists() and not force:
-        manifest, problems = cache.verify(target)
+        manifest, problems = cache.verify(target)  # with checksums: an explicit prepare may take the time
         if not problems:
-            log(f"already prepared: {target} (use --force to rebuild)")
+            log(f"already prepared and verified: {target} (use --force to rebuild)")
             return target
         raise DataError(corruption_message(target, problems, rebuild))
     root.mkdir(parents=True, exist_ok=True)
@@ -104,9 +105,17 @@ def _remove_abandoned(root: Path, name: str, log) -> None:
 
 
 def _build_into(out_dir: Path, task: str, module, options: dict[str, Any], log) -> dict[str, Any]:
-    """Build the task's data, pad it, and write arrays + manifest into out_dir."""
+    """Build the task's data, pad it (or take its arrays), and write arrays + manifest into out_dir."""
     built = module.build(options, out_dir, log)
-    splits, max_len = cache.pad_sequences(built["sequences"], built["labels"], built.get("max_len"))
+    vocabulary = None if built["vocabulary"] is None else [str(t) for t in built["vocabulary"]]
+    vocab_size = None if vocabulary is None else len(vocabulary)
+    record = cache.check_input_record(built["input"], vocabulary)
+    if "arrays" in built:
+        splits = built["arrays"]
+    else:
+        splits, _ = cache.pad_sequences(built["sequences"], built["labels"], built.get("max_len"),
+                                        dtype=cache.token_dtype(vocab_size))
+    max_len = cache.check_arrays(splits, record, vocab_size)
     info = dict(built["info"])
     sources = info.pop("source_files", {})
     manifest = {
@@ -114,10 +123,11 @@ def _build_into(out_dir: Path, task: str, module, options: dict[str, Any], log) 
         "name": module.dataset_name(options),
         "options": options,
         "prepare_args": module.command_args(options),
-        "vocabulary": list(built["vocabulary"]),
-        "vocab_size": len(built["vocabulary"]),
+        "input": record,
+        "vocabulary": vocabulary,
+        "vocab_size": vocab_size,
         "n_classes": built["n_classes"],
-        "max_len": int(max_len),
+        "max_len": max_len,
         "splits": {split: cache.split_summary(arrays, built["n_classes"]) for split, arrays in splits.items()},
         "sources": {split: _source_record(Path(p), out_dir) for split, p in sources.items()},
         "task_info": info,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
@@ -17,11 +18,16 @@ from lra.build import corruption_message, prepare, prepare_command, resolve_data
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
-    """A prepared dataset in memory.
+    """A prepared dataset, memory-mapped from its folder.
 
-    splits: {'train'|'val'|'test': {'inputs': int32 (n, max_len) right-padded with 0,
-                                    'lengths': int32 (n,), 'labels': int32 (n,)}}
-    manifest: the folder's manifest.json (options, vocabulary, label counts, checksums, ...).
+    splits: {'train'|'val'|'test': {'inputs': (n, max_len) tokens (uint8/uint16/int32, right-padded with 0) or
+                                              uint8 pixels (n, L) / (n, L, C) for real-valued inputs,
+                                    'lengths': int32 (n,), 'labels': int32 (n,),
+                                    two-document tasks: 'inputs2', 'lengths2' (the second document),
+                                    real-valued inputs: 'input_mean', 'input_std' float32 (C,)}}
+    The arrays are read-only np.memmap views of the .npy files: nothing is read until used. The batch iterator
+    (lra.train_batches / eval_batches) turns them into int32 tokens or normalised float32 reals.
+    manifest: the folder's manifest.json (options, input record, vocabulary, label counts, checksums, ...).
     """
 
     splits: dict[str, dict[str, np.ndarray]]
@@ -29,8 +35,15 @@ class Dataset:
     path: Path
 
     @property
-    def vocab_size(self) -> int:
-        return int(self.manifest["vocab_size"])
+    def vocab_size(self) -> int | None:
+        """Number of token ids (the embedding size); None for real-valued inputs."""
+        return None if self.manifest["vocab_size"] is None else int(self.manifest["vocab_size"])
+
+    @property
+    def d_input(self) -> int | None:
+        """Channels of real-valued inputs (the linear encoder's input size); None for tokens."""
+        record = self.manifest["input"]
+        return int(record["d_input"]) if record["kind"] == "real" else None
 
     @property
     def n_classes(self) -> int:
@@ -47,33 +60,44 @@ class Dataset:
 
 
 def load_dataset(folder: str | os.PathLike, *, rebuild: str | None = None) -> Dataset:
-    """Load a prepared folder after checking it against its manifest (sizes, sha256, shapes).
+    """Memory-map a prepared folder after the cheap checks against its manifest (format version, file sizes,
+    shapes, dtypes; no checksums: `python -m lra.prepare verify <folder>` does those).
 
-    A corrupted folder raises DataError listing the problems and the command that rebuilds it.
+    A corrupted or old-format folder raises DataError listing the problems and the command that rebuilds it.
     """
     folder = Path(folder)
-    manifest, problems = cache.verify(folder)
-    if manifest is not None and rebuild is None:
-        rebuild = prepare_command(manifest["task"], manifest["prepare_args"], folder.parent, force=True)
+    manifest, problems = cache.verify(folder, checksums=False)
+    if rebuild is None:
+        rebuild = rebuild_command(folder, manifest)
     if not problems:
         splits, problems = cache.load_arrays(folder, manifest)
     if problems:
-        rebuild = rebuild or "the `python -m lra.prepare ...` command that made it, with --force"
         raise DataError(corruption_message(folder, problems, rebuild))
     return Dataset(splits=splits, manifest=manifest, path=folder)
 
 
-def get_dataset(task: str = "listops", *, source: str = "generated", size: str = "small", seed: int = 0,
-                release_dir: str | os.PathLike | None = None, append_eos: bool = False,
-                data_dir: str | os.PathLike | None = None) -> Dataset:
-    """The dataset for these options, preparing it first when that needs no outside data.
+def rebuild_command(folder: Path, manifest: dict[str, Any] | None) -> str:
+    """The prepare command that rebuilds folder, from its manifest (even an old-format one) when readable."""
+    if manifest is None:
+        try:
+            manifest = json.loads((folder / cache.MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = None
+    if isinstance(manifest, dict) and "task" in manifest and "prepare_args" in manifest:
+        return prepare_command(manifest["task"], manifest["prepare_args"], folder.parent, force=True)
+    return "the `python -m lra.prepare ...` command that made it, with --force"
 
-    Generated variants (and release data when release_dir holds the files) are prepared on first
-    use; otherwise a missing dataset raises DataError with the exact prepare command to run.
+
+def get_dataset(task: str, *, data_dir: str | os.PathLike | None = None, **options) -> Dataset:
+    """The dataset of `task` with these options, preparing it first when that needs no outside data.
+
+    options: the task's own keyword options (the keys of experiments/configs/base.py DATA[task]); an unknown or
+    invalid one raises DataError naming it and the valid ones. Variants that can be built unattended (generated
+    data, release files that are there, tfds data already downloaded) are prepared on first use; otherwise a
+    missing dataset raises DataError with the exact prepare command to run.
     """
     module = task_module(task)
-    options = module.make_options(source=source, size=size, seed=seed, release_dir=release_dir,
-                                  append_eos=append_eos)
+    options = module.make_options(**options)
     root = resolve_data_dir(data_dir)
     folder = root / module.dataset_name(options)
     if not folder.exists():

@@ -6,9 +6,11 @@ permutation of 0..n-1; batches run across epoch boundaries. Resuming at step k n
 Evaluation: every example once, in order; the last batch is padded to B with copies of a real
 example and marked ``valid=False``, so shapes stay fixed.
 
-A batch is a dict of NumPy arrays: inputs (B, L) int32, lengths (B,) int32, labels (B,) int32,
-valid (B,) bool. L is the dataset's max_len, or, with ``bucket_boundaries``, the smallest boundary
-that fits the longest sequence in the batch (capped at max_len), so only a few shapes compile.
+A batch is a dict of NumPy arrays: inputs (B, L) int32 tokens, or (B, L) / (B, L, C) float32 reals
+normalised with the split's input_mean/input_std, lengths (B,) int32, labels (B,) int32, valid (B,)
+bool; two-document splits (Retrieval) add inputs2 and lengths2. L is the dataset's max_len, or, with
+``bucket_boundaries``, the smallest boundary that fits the longest sequence in the batch (capped at
+max_len; each document gets its own), so only a few shapes compile.
 """
 
 from __future__ import annotations
@@ -59,16 +61,32 @@ def bucket_length(longest: int, max_len: int, bucket_boundaries: Sequence[int] |
     return min(min(fitting), max_len) if fitting else max_len
 
 
+def model_inputs(split: Split, rows: np.ndarray) -> np.ndarray:
+    """Stored inputs -> what the model takes: int32 tokens, or float32 (x - mean) / std for real-valued inputs
+    (a split with "input_mean"/"input_std", (C,), which broadcast over the last axis of (B, L, C); C = 1 is (B, L))."""
+    if "input_mean" in split:
+        return (rows.astype(np.float32) - split["input_mean"]) / split["input_std"]
+    return np.ascontiguousarray(rows, dtype=np.int32)
+
+
 def gather(split: Split, indices: np.ndarray, valid: np.ndarray, bucket_boundaries=None) -> Batch:
-    """The batch of the examples at `indices` (trimmed to a bucket length if asked)."""
-    lengths = split["lengths"][indices]
-    length = bucket_length(int(lengths.max()), split["inputs"].shape[1], bucket_boundaries)
-    return {
-        "inputs": np.ascontiguousarray(split["inputs"][indices, :length], dtype=np.int32),
-        "lengths": lengths.astype(np.int32),
-        "labels": split["labels"][indices].astype(np.int32),
-        "valid": valid,
-    }
+    """The batch of the examples at `indices` (each document trimmed to its own bucket length if asked)."""
+    batch = {}
+    for suffix in ("", "2"):  # "2": the second document of two-document tasks (Retrieval)
+        if "inputs" + suffix not in split:
+            continue
+        lengths = split["lengths" + suffix][indices]
+        stored = split["inputs" + suffix]
+        length = bucket_length(int(lengths.max()), stored.shape[1], bucket_boundaries)
+        # Reading rows in file order is faster from a memory map; the batch keeps the requested order.
+        order = np.argsort(indices, kind="stable")
+        rows = np.empty((len(indices), length) + stored.shape[2:], stored.dtype)
+        rows[order] = stored[indices[order], :length]
+        batch["inputs" + suffix] = model_inputs(split, rows)
+        batch["lengths" + suffix] = lengths.astype(np.int32)
+    batch["labels"] = split["labels"][indices].astype(np.int32)
+    batch["valid"] = valid
+    return batch
 
 
 def train_batch(split: Split, batch_size: int, seed: int, step: int, *, bucket_boundaries=None) -> Batch:

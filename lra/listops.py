@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from lra import options as opts
 from lra.errors import DataError
 
 # ---------------------------------------------------------------------------------------------
@@ -399,19 +400,23 @@ RELEASE_FILES = {split: f"basic_{split}.tsv" for split in SPLITS}
 _RELEASE_SUBDIRS = (".", "listops-1000", "lra_release/listops-1000", "lra_release/lra_release/listops-1000")
 
 
-def make_options(*, source: str = "generated", size: str = "small", seed: int = 0,
-                 release_dir: str | os.PathLike | None = None, append_eos: bool = False) -> dict[str, Any]:
-    """Validated, JSON-ready options (what the folder name and manifest record)."""
+OPTIONS = {"source": "generated", "size": "small", "seed": 0, "release_dir": None, "append_eos": False}
+
+
+def make_options(**given) -> dict[str, Any]:
+    """Validated, JSON-ready options (what the folder name and manifest record).
+
+    given: any of OPTIONS (source "generated" | "release", size, seed, release_dir, append_eos); size and seed
+    matter only for generated data, release_dir only for release data. Unknown or invalid: DataError.
+    """
+    o = opts.resolve("ListOps", given, OPTIONS)
+    source = opts.choice("ListOps", "source", o["source"], ("generated", "release"))
+    append_eos = opts.flag("ListOps", "append_eos", o["append_eos"])
     if source == "generated":
-        if size not in SIZES:
-            raise DataError(f"unknown ListOps size {size!r}; choose one of {sorted(SIZES)}")
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise DataError(f"seed must be a non-negative integer, got {seed!r}")
-        return {"source": source, "size": size, "seed": int(seed), "append_eos": bool(append_eos)}
-    if source == "release":
-        release = None if release_dir is None else str(Path(release_dir).expanduser().resolve())
-        return {"source": source, "release_dir": release, "append_eos": bool(append_eos)}
-    raise DataError(f"unknown ListOps source {source!r}; choose 'generated' or 'release'")
+        size = opts.choice("ListOps", "size", o["size"], sorted(SIZES))
+        seed = opts.integer("ListOps", "seed", o["seed"])
+        return {"source": source, "size": size, "seed": seed, "append_eos": append_eos}
+    return {"source": source, "release_dir": opts.folder(o["release_dir"]), "append_eos": append_eos}
 
 
 def dataset_name(options: dict[str, Any]) -> str:
@@ -486,7 +491,7 @@ def build(options: dict[str, Any], out_dir: Path, log=print) -> dict[str, Any]:
         if not len(labels[split]):
             raise DataError(f"{paths[split]}: no examples")
     info["source_files"] = {split: str(p) for split, p in paths.items()}
-    return {"sequences": sequences, "labels": labels, "vocabulary": list(VOCAB),
+    return {"sequences": sequences, "labels": labels, "vocabulary": list(VOCAB), "input": {"kind": "tokens"},
             "n_classes": N_CLASSES, "max_len": max_len, "info": info}
 
 

@@ -82,11 +82,17 @@ def test_release_dataset_arrays_and_manifest(tmp_path):
     ds = lra.load_dataset(folder)
     m = ds.manifest
     assert m["task"] == "listops" and m["format_version"] == cache.FORMAT_VERSION
+    assert m["input"] == {"kind": "tokens"} and ds.d_input is None
     assert m["vocabulary"] == list(listops.VOCAB) and ds.vocab_size == len(listops.VOCAB)
     assert ds.n_classes == 10 and ds.max_len == 8  # the longest release row, [MAX 2 9 [MIN 4 7 ] ]
     for split, rows in RELEASE_ROWS.items():
         arrays = ds.splits[split]
-        assert arrays["inputs"].shape == (len(rows), 8) and arrays["inputs"].dtype == np.int32
+        # Tokens are stored in the smallest dtype that holds the vocabulary (17 ids: uint8), memory-mapped.
+        assert arrays["inputs"].shape == (len(rows), 8) and arrays["inputs"].dtype == np.uint8
+        assert arrays["lengths"].dtype == np.int32 and arrays["labels"].dtype == np.int32
+        for key, array in arrays.items():
+            assert isinstance(array, np.memmap) and array.mode == "r", key
+            assert Path(array.filename).resolve() == (folder / f"{split}.{key}.npy").resolve()
         assert arrays["labels"].tolist() == [label for _, label in rows]
         assert arrays["lengths"].tolist() == [len(listops.strip_parentheses(t)) for t, _ in rows]
         for row, length in zip(arrays["inputs"], arrays["lengths"]):
@@ -183,11 +189,8 @@ def test_folders_left_by_a_killed_prepare_are_removed_but_a_live_ones_stay(tmp_p
     assert sum("left by a prepare that was killed" in m for m in messages) == 2
 
 
-@pytest.mark.parametrize("damage", ["modify", "truncate", "delete", "manifest"])
-def test_corrupted_cache_is_detected(tmp_path, damage):
-    release = write_release(tmp_path / "rel")
-    data = tmp_path / "data"
-    folder = build.prepare("listops", listops.make_options(source="release", release_dir=release), data, log=quiet)
+def damage_file(folder: Path, damage: str) -> Path:
+    """Damage a prepared folder one way; returns the file that was damaged."""
     victim = folder / "train.inputs.npy"
     if damage == "modify":  # same size, one byte changed
         raw = bytearray(victim.read_bytes())
@@ -197,9 +200,21 @@ def test_corrupted_cache_is_detected(tmp_path, damage):
         victim.write_bytes(victim.read_bytes()[:-8])
     elif damage == "delete":
         victim.unlink()
+    elif damage == "reshape":  # a valid .npy file of the same size, but another shape than the manifest's
+        array = np.load(victim)
+        np.save(victim, array.reshape(array.shape[1], array.shape[0]))
     else:
         victim = folder / "manifest.json"
         victim.write_text("{not json")
+    return victim
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "reshape", "manifest"])
+def test_corrupted_cache_is_detected_at_load(tmp_path, damage):
+    release = write_release(tmp_path / "rel")
+    data = tmp_path / "data"
+    folder = build.prepare("listops", listops.make_options(source="release", release_dir=release), data, log=quiet)
+    victim = damage_file(folder, damage)
     with pytest.raises(DataError) as error:
         lra.get_dataset("listops", source="release", release_dir=release, data_dir=data)
     message = str(error.value)
@@ -207,6 +222,45 @@ def test_corrupted_cache_is_detected(tmp_path, damage):
     assert f"python -m lra.prepare listops --release-dir {release} --data-dir {data} --force" in message
     result = run_cli("listops", "--release-dir", str(release), "--data-dir", str(data))  # no --force
     assert result.returncode == 2 and str(victim) in result.stderr and "--force" in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["modify", "truncate", "delete", "reshape", "manifest"])
+def test_verify_command_finds_every_damage(tmp_path, damage):
+    release = write_release(tmp_path / "rel")
+    data = tmp_path / "data"
+    folder = build.prepare("listops", listops.make_options(source="release", release_dir=release), data, log=quiet)
+    task_args = ["listops", "--release-dir", str(release), "--data-dir", str(data)]
+    for target in ([str(folder)], task_args):  # a folder, or the task options that name it
+        ok = run_cli("verify", *target)
+        assert ok.returncode == 0 and ok.stdout.startswith(f"OK {folder}"), ok.stderr
+    victim = damage_file(folder, damage)
+    for target in ([str(folder)], task_args):
+        result = run_cli("verify", *target)
+        assert result.returncode == 1 and "OK" not in result.stdout
+        assert str(victim) in result.stderr and "--force" in result.stderr
+    if damage == "modify":
+        # The cheap check at load (sizes, shapes, dtypes) cannot see a flipped byte: only verify reads every byte.
+        assert lra.get_dataset("listops", source="release", release_dir=release, data_dir=data).max_len == 8
+        assert "fails its sha256 checksum" in run_cli("verify", str(folder)).stderr
+
+
+def test_verify_of_a_missing_folder_exits_2(tmp_path):
+    result = run_cli("verify", str(tmp_path / "absent"))
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_old_format_cache_names_the_rebuild_command(tmp_path):
+    release = write_release(tmp_path / "rel")
+    data = tmp_path / "data"
+    folder = build.prepare("listops", listops.make_options(source="release", release_dir=release), data, log=quiet)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["format_version"] = 1
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError) as error:
+        lra.load_dataset(folder)  # no rebuild command given: it comes from the old manifest
+    message = str(error.value)
+    assert "old cache format" in message and "version 1" in message
+    assert f"python -m lra.prepare listops --release-dir {release} --data-dir {data} --force" in message
 
 
 def test_data_dir_resolution(tmp_path, monkeypatch):
@@ -223,10 +277,13 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "kwargs, complaint",
-    [({"task": "text"}, "unknown task"), ({"size": "huge"}, "unknown ListOps size"),
-     ({"source": "tfds"}, "unknown ListOps source"), ({"seed": -1}, "non-negative")],
+    [({"task": "listopz"}, "unknown task"), ({"size": "huge"}, "unknown ListOps size"),
+     ({"source": "tfds"}, "unknown ListOps source"), ({"seed": -1}, "non-negative"),
+     ({"sedd": 1}, "unknown ListOps option.*'sedd'.*valid options: source, size, seed, release_dir, append_eos"),
+     ({"append_eos": "yes"}, "append_eos must be True or False")],
 )
 def test_get_dataset_rejects_bad_options(tmp_path, kwargs, complaint):
+    kwargs = {"task": "listops", **kwargs}
     with pytest.raises(DataError, match=complaint):
         lra.get_dataset(data_dir=tmp_path, **kwargs)
     assert list(tmp_path.iterdir()) == []

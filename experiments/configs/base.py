@@ -28,9 +28,13 @@ _placeholder = ml_collections.config_dict.placeholder
 # the Transformer config switches to the LRA originals.
 DATA = {
     "listops": dict(source="release", release_dir=_placeholder(str), append_eos=False, size="full", seed=0),
-    "text": dict(source="tfds", encoding="chars", max_len=4096, val_split="test", tfds_data_dir=_placeholder(str)),
+    # lra/text.py: S4/S5 characters (train vocabulary, min_freq 15, <eos>; max_len counts the <eos>); LRA: bytes, 1000.
+    "text": dict(source="tfds", encoding="chars", max_len=4096, val_split="test", min_freq=15, append_eos=True,
+                 tfds_data_dir=_placeholder(str)),
+    # lra/retrieval.py: S4/S5 characters (train vocabulary, every character kept), 4000 per document incl. <eos>.
     "retrieval": dict(source="release", release_dir=_placeholder(str), encoding="chars", max_len=4000,
-                      append_eos=True),
+                      append_eos=True, min_freq=1, malformed="stop"),
+    # lra/image.py: grey_real (S4/S5), grey_tokens (LRA), colour_real (LRU's coloured sCIFAR).
     "image": dict(source="tfds", mode="grey_real", tfds_data_dir=_placeholder(str)),
     "pathfinder": dict(source="release", release_dir=_placeholder(str), resolution=32, difficulty="hard",
                        encoding="real", size="full", seed=0),
@@ -38,7 +42,8 @@ DATA = {
                   size="full", seed=0),
 }
 
-# Smoke data: what a CPU can prepare offline in seconds (text and image need tfds data, mocked in the tests).
+# Smoke data: what a CPU can prepare offline in seconds. Text and Image read tfds data (downloaded once, or
+# tfds.testing.mock_data in the tests); Retrieval reads release files (the tests write small ones).
 SMOKE_DATA = {
     "listops": dict(source="generated", size="small", seed=0, release_dir=_placeholder(str), append_eos=False),
     "text": dict(DATA["text"], max_len=256),

@@ -1,0 +1,52 @@
+"""Checks shared by the tasks' ``make_options``: each task validates its own keyword options.
+
+A task declares its options as a dict of defaults; ``resolve`` rejects any other key with a DataError that names it
+and lists the valid ones (so a typo in a config's ``data`` section fails at start-up, not silently).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from lra.errors import DataError
+
+
+def resolve(task: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """defaults updated with given; DataError naming unknown keys and the valid ones."""
+    unknown = [key for key in given if key not in defaults]
+    if unknown:
+        raise DataError(f"unknown {task} option(s) {', '.join(map(repr, unknown))}; "
+                        f"valid options: {', '.join(defaults)}")
+    return {**defaults, **given}
+
+
+def choice(task: str, name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """value if it is one of choices, else DataError naming the option and the choices."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise DataError(f"unknown {task} {name} {value!r}; choose one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def integer(task: str, name: str, value: Any, minimum: int = 0) -> int:
+    """value as int if it is an integer >= minimum (bools rejected), else DataError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        bound = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
+        raise DataError(f"{task} option {name} must be {bound}, got {value!r}")
+    return int(value)
+
+
+def flag(task: str, name: str, value: Any) -> bool:
+    """value if it is a bool (0/1 accepted), else DataError."""
+    if isinstance(value, (bool, np.bool_)) or value in (0, 1):
+        return bool(value)
+    raise DataError(f"{task} option {name} must be True or False, got {value!r}")
+
+
+def folder(value: str | os.PathLike | None) -> str | None:
+    """An absolute path string (or None) for the manifest."""
+    return None if value is None else str(Path(value).expanduser().resolve())
