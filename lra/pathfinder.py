@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from lra import options as opts
 from lra import pathfinder_gen
 from lra.errors import DataError
 
@@ -209,32 +210,17 @@ def make_options(**options) -> dict[str, Any]:
 
 def resolve_options(task: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """Options of `task` (pathfinder, or pathx whose defaults lack resolution: it is always 128)."""
-    unknown = [key for key in given if key not in defaults]
-    if unknown:
-        raise DataError(f"unknown {task} option(s) {', '.join(map(repr, unknown))}; "
-                        f"valid options: {', '.join(defaults)}")
-    o = {**defaults, **given}
-
-    def check(name, choices):
-        if o[name] not in choices:
-            raise DataError(f"unknown {task} {name} {o[name]!r}; choose one of {', '.join(map(repr, choices))}")
-
-    check("source", SOURCES)
-    if "resolution" in defaults:
-        check("resolution", RESOLUTIONS)
-    check("difficulty", DIFFICULTIES)
-    check("encoding", ENCODINGS)
-    seed = o["seed"]
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise DataError(f"{task} option seed must be a non-negative integer, got {seed!r}")
-    options = {"source": o["source"], "resolution": int(o.get("resolution", 128)), "difficulty": o["difficulty"],
-               "encoding": o["encoding"], "seed": int(seed)}
-    if o["source"] == "generated":
-        check("size", tuple(pathfinder_gen.SIZES))
-        options["size"] = o["size"]
+    o = opts.resolve(task, given, defaults)
+    options = {"source": opts.choice(task, "source", o["source"], SOURCES),
+               "resolution": opts.choice(task, "resolution", o["resolution"], RESOLUTIONS)
+               if "resolution" in defaults else 128,
+               "difficulty": opts.choice(task, "difficulty", o["difficulty"], DIFFICULTIES),
+               "encoding": opts.choice(task, "encoding", o["encoding"], ENCODINGS),
+               "seed": opts.integer(task, "seed", o["seed"])}
+    if options["source"] == "generated":
+        options["size"] = opts.choice(task, "size", o["size"], tuple(pathfinder_gen.SIZES))
     else:
-        release_dir = o["release_dir"]
-        options["release_dir"] = None if release_dir is None else str(Path(release_dir).expanduser().resolve())
+        options["release_dir"] = opts.folder(o["release_dir"])
     return options
 
 

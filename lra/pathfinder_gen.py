@@ -39,7 +39,9 @@ CONTOUR_LENGTHS = {"easy": 6, "intermediate": 9, "hard": 14}
 DIFFICULTY_FOLDERS = {"easy": "curv_baseline", "intermediate": "curv_contour_length_9",
                       "hard": "curv_contour_length_14"}
 IMAGES_PER_FOLDER = 1000  # images per imgs/<j> folder and metadata/<j>.npy file
-SIZES = {"small": {32: 4000, 64: 2000, 128: 400, 256: 200}, "full": dict.fromkeys(RESOLUTIONS, 200_000)}
+# Images per size and resolution. tiny = one chunk (tests), small = smoke runs, full = LRA's 200,000.
+SIZES = {"tiny": {32: 250, 64: 125, 128: 50, 256: 25}, "small": {32: 4000, 64: 2000, 128: 400, 256: 200},
+         "full": dict.fromkeys(RESOLUTIONS, 200_000)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,7 +23,7 @@ import math
 from experiments.configs import base
 
 VARIANTS = ("listops", "listops_smoke", "text", "text_smoke", "retrieval", "retrieval_smoke", "image",
-            "image_smoke")
+            "image_smoke", "pathfinder", "pathfinder_smoke", "pathx", "pathx_smoke")
 
 
 def lru_args(*, d_state, r_min, r_max, max_phase=2 * math.pi, bidirectional=False):
@@ -142,6 +142,47 @@ def image(smoke=False):
     return c
 
 
+def pathfinder(smoke=False):
+    # THIRD-PARTY values (hyperparameters.md, Pathfinder row): 200 epochs of 160k images at batch 64 = 500k steps.
+    # Data: `python -m lra.prepare pathfinder --release-dir ...` (normalised reals, 32x32 = 1024 steps).
+    c = base.base_config("pathfinder", smoke)
+    c.model.d_model = 192
+    c.model.n_layers = 6
+    c.model.layer_args.update(lru_args(d_state=256, r_min=0.9, r_max=0.999))
+    c.model.dropout = 0.0
+    c.optim.lr = 4e-3
+    c.optim.recurrent_lr_factor = 0.25
+    c.optim.weight_decay = 0.05
+    c.train.batch_size = 64
+    c.train.num_steps = base.steps_for_epochs("pathfinder", 200, 64)
+    c.optim.warmup_steps = 50_000
+    c.train.eval_every = 2_500  # once per epoch
+    c.train.checkpoint_every = 2_500
+    c.train.log_every = 100
+    return c
+
+
+def pathx(smoke=False):
+    # THIRD-PARTY values (hyperparameters.md, Path-X row; a second third-party run agrees, and is bidirectional):
+    # 50 epochs of 160k images at batch 32 = 250k steps; max phase pi/10 at init. 128x128 = 16,384 steps.
+    c = base.base_config("pathx", smoke)
+    c.model.d_model = 128
+    c.model.n_layers = 6
+    c.model.layer_args.update(lru_args(d_state=256, r_min=0.999, r_max=0.9999, max_phase=math.pi / 10,
+                                       bidirectional=True))
+    c.model.dropout = 0.0
+    c.optim.lr = 2e-3
+    c.optim.recurrent_lr_factor = 0.25
+    c.optim.weight_decay = 0.05
+    c.train.batch_size = 32
+    c.train.num_steps = base.steps_for_epochs("pathx", 50, 32)
+    c.optim.warmup_steps = 25_000
+    c.train.eval_every = 5_000  # once per epoch
+    c.train.checkpoint_every = 1_000
+    c.train.log_every = 100
+    return c
+
+
 def _smoke(c):
     # A small LRU for a CPU (the listops_smoke sizes); the task's own settings otherwise.
     c.model.d_model = 64
@@ -167,6 +208,14 @@ def retrieval_smoke():
 
 def image_smoke():
     return _smoke(image(smoke=True))
+
+
+def pathfinder_smoke():
+    return _smoke(pathfinder(smoke=True))  # base.SMOKE_DATA: generated 'small' Pathfinder-32 (4,000 images)
+
+
+def pathx_smoke():
+    return _smoke(pathx(smoke=True))  # base.SMOKE_DATA: generated 'small' Path-X (400 images of 16,384 pixels)
 
 
 def get_config(arg: str = "listops"):
