@@ -168,7 +168,8 @@ def write_split(path: Path, entries: list[tuple[Path, int]], resolution: int, lo
         tmp = path.with_name(path.name + ".tmp.npy")
         dst = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(row, L))
         for start in range(0, row, READ_CHUNK):
-            dst[start:start + READ_CHUNK] = src[start:start + READ_CHUNK]
+            end = min(start + READ_CHUNK, row)
+            dst[start:end] = src[start:end]
         dst.flush()
         del dst, src
         os.replace(tmp, path)

@@ -273,13 +273,14 @@ def label_of(seed: int, index: int) -> int:
     return int((index % 2) == pair_rng.integers(2))
 
 
-def generate_chunk(p: PathfinderParams, seed: int, chunk: int) -> dict[str, np.ndarray]:
-    """Images chunk * chunk_size(R) ... (+ chunk_size) of the stream `seed`: a pure function of (p, seed, chunk).
+def generate_chunk(p: PathfinderParams, seed: int, chunk: int, size: int | None = None) -> dict[str, np.ndarray]:
+    """Images chunk * B ... (+ B) of the stream `seed`, B = size or chunk_size(R): a pure function of (p, seed,
+    chunk, B) (the data sets use B = chunk_size(R); tests may ask for fewer images).
 
     Returns {"images": uint8 (B, R, R), "labels": int (B,) (1 = markers on one snake), "markers": (B, 2, 2) as
     (x, y) pixel coordinates of the two marker centres}.
     """
-    B = chunk_size(p.resolution)
+    B = size or chunk_size(p.resolution)
     rng = np.random.default_rng([seed, chunk, p.resolution, p.contour_length])
     labels = np.array([label_of(seed, chunk * B + i) for i in range(B)])
     images = np.zeros((B, p.resolution, p.resolution), np.uint8)
