@@ -8,16 +8,19 @@ end of snake A; the second on the other end of A (label 1, "connected") or on an
 Everything is drawn at ``antialias`` times the resolution and box-downsampled.
 
 Choices of ours where the description leaves room (each documented in lra/README.md):
-- Different snakes (and the markers) keep ``clearance`` pixels apart, so a snake can only be followed along its
-  own dashes: a connected-component test on the image (tests/test_pathfinder.py) recovers the label.
-- Both target snakes are drawn in every image, and B starts at the same distance from A's first end as A's other
-  end does (at least ``seed_distance``): the distance between the two markers has the same distribution for both
-  labels, so it does not give the label away.
-- ``continuity`` is read as the largest turn between successive paddles in units of 30 degrees.
+- Different snakes (and the markers) keep ``clearance`` pixels apart. At 128 (3.5 px, wider than the 2-3 px gaps
+  between the dashes of one snake) pixel connectivity decides the label; at 32 LRA's spacing leaves no room for
+  that (dashes 1 px apart, snakes packed as densely): there, like in LRA, only continuity tells the snakes apart.
+- Both target snakes are drawn in every image and B starts exactly as far from A's first end as A's other end:
+  the layout does not depend on the label, so neither does the distance between the markers.
+- ``continuity`` is read as the largest turn between successive paddles in units of 30 degrees. A snake about to
+  run into the border turns away from it (`_Chunk.room`), and one that gets stuck backs up two paddles.
+- Single-paddle distractors: 4 / 6 / 10 / 10 at 32 / 64 / 128 / 256; one contrast for everything.
 
-Every image is a pure function of (params, seed, index): ``sample(params, seed, index)``. ``generate`` writes the
-LRA release layout (``pathfinder<R>/<difficulty folder>/imgs/<j>/sample_<i>.png`` and ``metadata/<j>.npy`` text
-lines) with one worker process per core, one folder of ``IMAGES_PER_FOLDER`` images per work item.
+Images are generated in chunks of chunk_size(R) images built in lockstep (vectorised over the chunk), each chunk a
+pure function of (params, seed, chunk index): ``generate_chunk``; ``sample(params, seed, index)`` returns one.
+``generate`` writes the LRA release layout (``pathfinder<R>/<difficulty folder>/imgs/<j>/sample_<i>.png`` and
+``metadata/<j>.npy`` text lines) with one worker process per core, one chunk per work item.
 """
 
 from __future__ import annotations
@@ -308,14 +311,11 @@ def _build(p, rng, labels_m, images, markers, out_m) -> np.ndarray:
     idx = every[okA]
     ch.block_snakes(idx, PA[idx], QA[idx])
     ch.block_markers(np.repeat(idx, 2), np.stack([a0[idx], a1[idx]], 1))
-    # B starts as far from A's first end as the other end of some image's A is from its first: the distance
-    # between the markers has (up to which starts fit) the same distribution for both labels.
+    # B starts exactly as far from A's first end as A's other end: the layout does not depend on the label, and
+    # the distance between the two markers is the same number whichever the label.
     dist = np.linalg.norm(a1 - a0, axis=1)
-    if not okA.any():
-        return okA
     phi = rng.uniform(-np.pi, np.pi, (m, _B_START_TRIES))
-    d = dist[rng.choice(every[okA], (m, _B_START_TRIES))]
-    b0 = a0[:, None, :] + d[:, :, None] * _unit(phi)  # (m, T, 2)
+    b0 = a0[:, None, :] + dist[:, None, None] * _unit(phi)  # (m, T, 2)
     ring = b0[:, :, None, :] + (p.marker_radius - p.paddle_thickness / 2) * _RING  # (m, T, 8, 2)
     pts = np.concatenate([b0[:, :, None, :], ring], 2).reshape(m, -1, 2)
     fits = ch.free(every, pts, pts).reshape(m, _B_START_TRIES, -1).all(2) & okA[:, None]
