@@ -58,14 +58,15 @@ VOCAB = [str(v) for v in range(256)]  # "tokens" encoding: a pixel's value is it
 
 
 def find_folder(release_dir: str | os.PathLike, resolution: int, difficulty: str) -> Path:
-    """The difficulty folder (holding metadata/ and imgs/) under release_dir, which may be that folder itself,
-    pathfinder<R>, or the unpacked archive above it. DataError listing where it looked otherwise."""
+    """The difficulty folder (holding metadata/ and imgs/) under release_dir, which may be that folder itself
+    (named as the difficulty asks), pathfinder<R>, or the unpacked archive above it. DataError listing where it
+    looked otherwise."""
     root = Path(release_dir).expanduser()
     sub = Path(f"pathfinder{resolution}") / pathfinder_gen.DIFFICULTY_FOLDERS[difficulty]
     candidates = [root, root / sub.name, root / sub, root / "lra_release" / sub,
                   root / "lra_release" / "lra_release" / sub]
     for folder in candidates:
-        if (folder / "metadata").is_dir() and (root == folder or folder.name == sub.name):
+        if (folder / "metadata").is_dir() and folder.name == sub.name:
             return folder.resolve()
     raise DataError(f"{root}: no {sub}/metadata folder there (looked in {', '.join(str(c) for c in candidates)})")
 

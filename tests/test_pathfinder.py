@@ -171,6 +171,8 @@ def test_find_folder_accepts_archive_resolution_and_difficulty_folders(tmp_path)
         assert pathfinder.find_folder(given, 32, "hard") == folder.resolve()
     with pytest.raises(DataError, match="no pathfinder32/curv_baseline/metadata"):
         pathfinder.find_folder(tmp_path, 32, "easy")
+    with pytest.raises(DataError):  # the hard folder itself is not taken for the easy one
+        pathfinder.find_folder(folder, 32, "easy")
 
 
 def test_split_is_seeded_80_10_10_and_disjoint():
