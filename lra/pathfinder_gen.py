@@ -464,8 +464,8 @@ def generate(root: str | os.PathLike, p: PathfinderParams, n_images: int, seed: 
                 collect(result)
     assert not waiting
     elapsed = time.perf_counter() - start
-    log(f"generated {n_images} Pathfinder-{p.resolution} images ({difficulty}, labels {counts.tolist()}) "
-        f"in {elapsed:.1f} s with {workers} process(es): {n_images / elapsed:.0f} images/s")
+    log(f"generated {n_images} Pathfinder-{p.resolution} images ({difficulty}, labels {counts.tolist()}; "
+        f"{n_chunks} chunk(s) of {B} drawn) in {elapsed:.1f} s with {workers} process(es)")
     return folder
 
 
