@@ -264,3 +264,10 @@ def test_lru_smoke_config_trains_a_few_steps(tmp_path, task):
     results = trainer.train_and_evaluate(config, tmp_path / "run")
     assert results["step"] == 3 and 0.0 <= results["test_accuracy"] <= 1.0
     assert np.isfinite(results["test_loss"])
+
+
+def test_full_generated_size_removes_its_pngs_after_reading(tmp_path, monkeypatch):
+    monkeypatch.setitem(pathfinder_gen.SIZES["full"], 128, 50)  # 'full' shrunk to one chunk for the test
+    ds = lra.get_dataset("pathx", source="generated", size="full", data_dir=tmp_path)
+    assert not (ds.path / "source").exists() and len(ds.splits["train"]["labels"]) == 40
+    assert "removed" in json.loads((ds.path / "manifest.json").read_text())["task_info"]["generated_pngs"]

@@ -215,7 +215,16 @@ def pathfinder_smoke():
 
 
 def pathx_smoke():
-    return _smoke(pathx(smoke=True))  # base.SMOKE_DATA: generated 'small' Path-X (400 images of 16,384 pixels)
+    # base.SMOKE_DATA: generated 'small' Path-X (400 images of 16,384 pixels). Sequences are 16x longer than
+    # the other smoke tasks', so fewer, smaller batches (not yet timed on a CPU).
+    c = _smoke(pathx(smoke=True))
+    c.train.batch_size = 8
+    c.train.eval_batch_size = 16
+    c.train.num_steps = 300
+    c.train.eval_every = c.train.checkpoint_every = 100
+    c.train.log_every = 20
+    c.optim.warmup_steps = 30
+    return c
 
 
 def get_config(arg: str = "listops"):
