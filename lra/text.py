@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from lra import cache, encoding, tfds_source
+from lra import encoding, tfds_source
 from lra import options as opts
 from lra.errors import DataError
 
