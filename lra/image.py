@@ -70,9 +70,8 @@ def command_args(options: dict[str, Any]) -> list[str]:
 
 
 def can_prepare(options: dict[str, Any]) -> str | None:
-    """Always None: tfds downloads cifar10 when missing (like tfds.load); an offline failure, or missing
-    TensorFlow for the builder, is a DataError with the prepare command."""
-    return None
+    """None if tfds already has cifar10 prepared (get_dataset never downloads), else why not."""
+    return tfds_source.missing(TFDS_NAME, options["tfds_data_dir"])
 
 
 def read_images(split: str, options: dict[str, Any], rebuild: str) -> tuple[np.ndarray, np.ndarray]:

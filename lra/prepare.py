@@ -2,6 +2,10 @@
 
   python -m lra.prepare listops --generate [--size small|full] [--seed S] [--data-dir OUT] [--append-eos]
   python -m lra.prepare listops --release-dir DIR [--data-dir OUT] [--append-eos]
+  python -m lra.prepare text [--encoding bytes|chars] [--max-len L] [--val-split test|train_holdout] ...
+  python -m lra.prepare retrieval --release-dir DIR [--encoding bytes|chars] [--max-len L] [--malformed skip] ...
+  python -m lra.prepare image [--mode grey_tokens|grey_real|colour_real] [--tfds-data-dir DIR]
+  python -m lra.prepare <task> --help                  every flag of a task
   python -m lra.prepare verify FOLDER                  full check (sha256 of every file) of a prepared folder
   python -m lra.prepare verify <task> <task options>   the same, for the folder those options name
 

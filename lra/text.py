@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from lra import cache, encoding, tfds_source
+from lra import encoding, tfds_source
 from lra import options as opts
 from lra.errors import DataError
 
@@ -72,9 +72,8 @@ def command_args(options: dict[str, Any]) -> list[str]:
 
 
 def can_prepare(options: dict[str, Any]) -> str | None:
-    """Always None: tfds downloads imdb_reviews when missing (like tfds.load); an offline failure is a DataError
-    with the prepare command."""
-    return None
+    """None if tfds already has imdb_reviews prepared (get_dataset never downloads), else why not."""
+    return tfds_source.missing(TFDS_NAME, options["tfds_data_dir"])
 
 
 def holdout_indices(n: int) -> np.ndarray:

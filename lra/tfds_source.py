@@ -37,6 +37,22 @@ def data_source(name: str, split: str, data_dir: str | None, rebuild: str) -> Se
                         f"with internet, {EXTRA_HINT} and run:\n  {rebuild}") from None
 
 
+def missing(name: str, data_dir: str | None) -> str | None:
+    """None if tfds has `name` prepared (array_record) in data_dir, else why not (for lra.get_dataset, which does
+    not download: the download runs the tfds builders, which may import TensorFlow, and that belongs in the
+    separate `python -m lra.prepare` process, not in a trainer holding an accelerator)."""
+    import tensorflow_datasets as tfds
+
+    try:
+        tfds.data_source(name, split="train", data_dir=data_dir, download=False)
+    except Exception as e:  # tfds reports an unprepared dataset as NotImplementedError, AssertionError, ...
+        where = data_dir or "tfds's default data dir (~/tensorflow_datasets)"
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return (f"tfds has no prepared {name} (array_record) in {where} ({type(e).__name__}: {first_line}); "
+                f"on a machine with internet, {EXTRA_HINT} and run the command below once (it downloads {name})")
+    return None
+
+
 def examples(source: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Every example of a data source in index order (one by one: tfds's mock has no working __getitems__)."""
     for i in range(len(source)):

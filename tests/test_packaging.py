@@ -50,3 +50,11 @@ def test_extras_for_tests_and_gpu_exist():
     extras = setup_cfg()["options.extras_require"]
     assert "pytest" in extras["dev"] and "hypothesis" in extras["dev"]
     assert "jax[cuda" in extras["cuda"]
+
+
+def test_data_extra_brings_tensorflow_for_the_tfds_builders():
+    extras = [Requirement(r) for r in setup_cfg()["options.extras_require"]["data"].split("\n") if r.strip()]
+    names = {requirement_name(str(r)) for r in extras}
+    assert names == {"tensorflow-cpu", "tensorflow"}
+    linux = [r for r in extras if r.marker.evaluate({"sys_platform": "linux"})]
+    assert [requirement_name(str(r)) for r in linux] == ["tensorflow-cpu"]

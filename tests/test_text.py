@@ -15,7 +15,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 import lra
-from lra import encoding, text
+from lra import build, encoding, text
 from lra.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,17 +124,32 @@ def test_nul_byte_is_an_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_tfds_failure_names_the_prepare_command(tmp_path, monkeypatch):
+def test_get_dataset_does_not_download_and_names_the_prepare_command(tmp_path, monkeypatch):
+    # No tfds data in tfds_data_dir (and no mock): get_dataset must not download, and says what to run.
+    downloads = []
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", lambda *a, **k: downloads.append(a))
+    empty = tmp_path / "tfds"
+    with pytest.raises(DataError) as error:
+        lra.get_dataset("text", encoding="chars", max_len=4096, min_freq=15, append_eos=True, tfds_data_dir=empty,
+                        data_dir=tmp_path / "d")
+    message = str(error.value)
+    assert downloads == [] and "no prepared imdb_reviews" in message and ".[data]" in message
+    assert (f"python -m lra.prepare text --encoding chars --max-len 4096 --val-split test --min-freq 15 "
+            f"--append-eos --tfds-data-dir {empty} --data-dir {tmp_path / 'd'}") in message
+    assert not (tmp_path / "d").exists() or list((tmp_path / "d").iterdir()) == []
+
+
+def test_a_failing_download_is_a_data_error_with_the_command(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise ConnectionError("no network")
 
     monkeypatch.setattr(tfds, "data_source", offline)
-    with pytest.raises(DataError) as error:
-        lra.get_dataset("text", encoding="chars", max_len=4096, min_freq=15, append_eos=True, data_dir=tmp_path)
+    with pytest.raises(DataError) as error:  # what `python -m lra.prepare text` reports offline
+        build.prepare("text", text.make_options(), tmp_path, log=lambda m: None)
     message = str(error.value)
     assert "ConnectionError: no network" in message and ".[data]" in message
-    assert (f"python -m lra.prepare text --encoding chars --max-len 4096 --val-split test --min-freq 15 "
-            f"--append-eos --data-dir {tmp_path}") in message
+    assert f"python -m lra.prepare text --encoding bytes --max-len 1000 --val-split test --data-dir {tmp_path}" in message
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("kwargs, complaint", [
