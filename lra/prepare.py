@@ -5,6 +5,9 @@
   python -m lra.prepare text [--encoding bytes|chars] [--max-len L] [--val-split test|train_holdout] ...
   python -m lra.prepare retrieval --release-dir DIR [--encoding bytes|chars] [--max-len L] [--malformed skip] ...
   python -m lra.prepare image [--mode grey_tokens|grey_real|colour_real] [--tfds-data-dir DIR]
+  python -m lra.prepare pathfinder --generate [--size tiny|small|full] [--resolution 32|64|128|256] ...
+  python -m lra.prepare pathfinder --release-dir DIR [--resolution R] [--difficulty D] [--encoding real|tokens]
+  python -m lra.prepare pathx --generate [--size ...] | --release-dir DIR   (Pathfinder 128, its own task)
   python -m lra.prepare <task> --help                  every flag of a task
   python -m lra.prepare verify FOLDER                  full check (sha256 of every file) of a prepared folder
   python -m lra.prepare verify <task> <task options>   the same, for the folder those options name
