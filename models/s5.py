@@ -6,7 +6,7 @@ paper App. D.3, so the readout is 2 Re(C x)):
     ZOH (paper Eq. (6)):  Lambda_bar = exp(Lambda dt),  B_bar = (Lambda_bar - 1) / Lambda * B
     bilinear:             Lambda_bar = (1 + dt/2 Lambda) / (1 - dt/2 Lambda),  B_bar = dt / (1 - dt/2 Lambda) * B
 
-dt = exp(log_dt) per state (log-uniform in [dt_min, dt_max]), or one per layer (dt_global, S5's Text/Retrieval).
+dt = exp(log_dt) per state, log-uniform in [dt_min, dt_max] at init.
 Init (paper Sec. 4.1 and App. B.1.1): Lambda = the HiPPO-LegS normal-form eigenvalues of a block of size P/J,
 repeated J times (block-diagonal V); B = V^{-1} B0 with B0 (P, H) LeCun normal; C = C0 V with C0 (H, P)
 ("trunc_standard_normal": each row LeCun normal over P; "lecun_normal": LeCun normal over the whole (H, P) array;
@@ -37,7 +37,7 @@ def block_hippo(P, J):
 
 
 def discretize(Lambda, B, dt, method):
-    """(Lambda_bar (P/2,), B_bar (P/2, H)) from Lambda (P/2,), B (P/2, H), dt (P/2,) or (1,)."""
+    """(Lambda_bar (P/2,), B_bar (P/2, H)) from Lambda (P/2,), B (P/2, H), dt (P/2,); the paper's formulas."""
     if method == "zoh":
         Lambda_bar = jnp.exp(Lambda * dt)
         return Lambda_bar, ((Lambda_bar - 1) / Lambda)[:, None] * B
@@ -51,7 +51,9 @@ class S5(nnx.Module):
     """S5 layer, batch-first: layer(u_BxLxH, mask_BxL=None) -> y_BxLxH float32 (state complex64, P/2 wide).
 
     d_state: P; blocks: J; discretization: "zoh" | "bilinear"; C_init: one of C_INITS; clip_eigs: use
-    min(Re Lambda, -1e-4) in the forward pass (S5's Image setting); dt_global: one dt for the layer.
+    min(Re Lambda, -1e-4) in the forward pass (S5's Image setting); dt_global: log_dt is an ordinary parameter
+    (global lr) instead of a RecurrentParam, as S5's --dt_global flag ("treat timescale parameter as global
+    parameter or SSM parameter", an optimiser-group switch; the shape stays one dt per state).
     bidirectional (S5's): Lambda, B, dt shared; a reverse scan over the same inputs and a second readout,
     y = 2 Re(C_fwd x_fwd + C_bwd x_bwd) + D u, with C (H, P) = [C_fwd, C_bwd].
     Padding: B_bar u is zeroed at pads (mask_BxL True = valid, right padded), so the reverse scan starts from
@@ -76,8 +78,9 @@ class S5(nnx.Module):
         lecun = jax.nn.initializers.lecun_normal()  # truncated normal, variance 1 / fan_in
         B = Vinv @ np.asarray(lecun(rngs.params(), (P, H)), np.float64)  # fan_in over P, as S5's code
         self.B_re, self.B_im = RecurrentParam(f32(B.real)), RecurrentParam(f32(B.imag))
-        u = jax.random.uniform(rngs.params(), (1 if dt_global else P // 2,), jnp.float32)
-        self.log_dt = RecurrentParam(math.log(dt_min) + u * (math.log(dt_max) - math.log(dt_min)))
+        u = jax.random.uniform(rngs.params(), (P // 2,), jnp.float32)
+        log_dt = math.log(dt_min) + u * (math.log(dt_max) - math.log(dt_min))
+        self.log_dt = nnx.Param(log_dt) if dt_global else RecurrentParam(log_dt)
         C = np.concatenate([self._init_C(C_init, H, P, V, rngs) for _ in range(n_dirs)], axis=1)
         self.C_re, self.C_im = nnx.Param(f32(C.real)), nnx.Param(f32(C.imag))
         self.D = nnx.Param(jax.random.normal(rngs.params(), (H,)))

@@ -5,8 +5,9 @@
       paper's Table 3 (../shared/reference/published_results.csv): ListOps 60.5, Text 86.2, Retrieval 89.5,
       Pathfinder 93.1, Path-X 91.9 (Image: that table is coloured sCIFAR, 89.9; not comparable to grey Image).
   python -m experiments.train --config experiments/configs/s4d.py:listops_smoke --workdir runs/s4d_listops_smoke
-      generated small ListOps, a 2-layer S4D: measured SMOKE_ACCURACY test accuracy (majority class 9.4%) after
-      SMOKE_STEPS steps, SMOKE_TIME on 2 CPU cores.
+      generated small ListOps, a 2-layer S4D: measured 45.6% test accuracy (majority class 9.4%) after 1000
+      steps (train loss 2.31 at step 25 -> 1.54 at step 1000). Time: 213 s training + 47 s compiling on the shared
+      2-core dev machine under a load average of ~20 (other jobs); ~20 steps/s when it was less loaded.
 
 Variants: "<task>" and "<task>_smoke" for every task in base.TASKS, optionally ",<init>" with init in
 legs (default), lin, inv, real (models/s4d.py), e.g. s4d.py:text,inv.
