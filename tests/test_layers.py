@@ -21,6 +21,20 @@ CASES = {
     "lru": ("lru", dict(d_state=4, r_min=0.5, r_max=0.99), True),
     "lru_bidir": ("lru", dict(d_state=4, r_min=0.5, r_max=0.99, bidirectional=True), False),
     "lru_real": ("lru", dict(d_state=4, complex_diag=False), True),
+    # S4D's FFT convolution ("conv") leaks ~1e-8 of gradient to future inputs through rounding, so its
+    # unidirectional case is listed non-causal here; tests/test_s4d.py checks its causality with a tolerance and
+    # its step mode, and that it equals the scan form (whose cases here get the exact checks). S4D-Real is not
+    # here: at its init (A, B real) no gradient reaches C_im (a saddle of the complex parameterisation, as in
+    # the official code; tests/test_s4d.py checks it leaves it after one step).
+    "s4d_legs_conv": ("s4d", dict(d_state=4, init="legs", mode="conv", dt_min=0.01, dt_max=0.5), False),
+    "s4d_lin_scan": ("s4d", dict(d_state=4, init="lin", mode="scan", dt_min=0.01, dt_max=0.5), True),
+    "s4d_inv_scan": ("s4d", dict(d_state=4, init="inv", mode="scan"), True),
+    "s4d_lin_conv_bidir": ("s4d", dict(d_state=4, init="lin", mode="conv", bidirectional=True), False),
+    "s4d_legs_scan_bidir": ("s4d", dict(d_state=4, init="legs", mode="scan", bidirectional=True), False),
+    "s5_zoh": ("s5", dict(d_state=4, dt_min=0.01, dt_max=0.5), True),
+    "s5_bilinear": ("s5", dict(d_state=8, blocks=2, discretization="bilinear", C_init="lecun_normal",
+                               dt_global=True), True),
+    "s5_bidir": ("s5", dict(d_state=4, C_init="complex_normal", clip_eigs=True, bidirectional=True), False),
 }
 
 
