@@ -1,12 +1,15 @@
 """Flax NNX sequence models for Long Range Arena: one layer family per file, a shared residual block, and the
 classifiers the trainer builds with build_classifier (layer families by name in LAYERS)."""
-from models import lru
-from models.blocks import ACTIVATIONS, NORMS, MaskedNorm, ResidualBlock
-from models.classifier import (LAYERS, POOLINGS, Classifier, DualClassifier, SequenceEncoder, build_classifier,
-                               lengths_to_mask, pool)
+from models import attention, lru, rnn
+from models.attention import MultiHeadAttention
+from models.blocks import ACTIVATIONS, MLP, NORMS, MaskedNorm, ResidualBlock
+from models.classifier import (LAYERS, POOLINGS, POSITIONS, Classifier, DualClassifier, SequenceEncoder,
+                               build_classifier, lengths_to_mask, pool, sinusoidal_positions)
 from models.lru import LRU
 from models.params import RecurrentParam
+from models.rnn import RNN
 
-__all__ = ["ACTIVATIONS", "LAYERS", "LRU", "NORMS", "POOLINGS", "Classifier", "DualClassifier", "MaskedNorm",
-           "RecurrentParam", "ResidualBlock", "SequenceEncoder", "build_classifier", "lengths_to_mask", "lru",
-           "pool"]
+__all__ = ["ACTIVATIONS", "LAYERS", "LRU", "MLP", "NORMS", "POOLINGS", "POSITIONS", "RNN", "Classifier",
+           "DualClassifier", "MaskedNorm", "MultiHeadAttention", "RecurrentParam", "ResidualBlock",
+           "SequenceEncoder", "attention", "build_classifier", "lengths_to_mask", "lru", "pool", "rnn",
+           "sinusoidal_positions"]

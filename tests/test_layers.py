@@ -21,6 +21,12 @@ CASES = {
     "lru": ("lru", dict(d_state=4, r_min=0.5, r_max=0.99), True),
     "lru_bidir": ("lru", dict(d_state=4, r_min=0.5, r_max=0.99, bidirectional=True), False),
     "lru_real": ("lru", dict(d_state=4, complex_diag=False), True),
+    "attention": ("attention", dict(n_heads=2), False),
+    "attention_causal": ("attention", dict(n_heads=2, qkv_dim=4, causal=True), True),
+    "rnn_tanh": ("rnn", dict(d_state=5, nonlinearity="tanh"), True),
+    "rnn_relu": ("rnn", dict(d_state=5, nonlinearity="relu"), True),
+    "rnn_linear": ("rnn", dict(d_state=5, nonlinearity="linear"), True),
+    "rnn_tanh_bidir": ("rnn", dict(d_state=5, nonlinearity="tanh", bidirectional=True), False),
 }
 
 
