@@ -67,7 +67,7 @@ class ResidualBlock(nnx.Module):
         self.layer, self.prenorm, self.activation = layer, prenorm, activation
         self.norm = MaskedNorm(norm, d_model, momentum=bn_momentum, rngs=rngs)
         self.W1 = nnx.Linear(d_model, d_model, rngs=rngs) if activation == "glu" else nnx.data(None)
-        self.W2 = nnx.Linear(d_model, d_model, rngs=rngs) if activation != "gelu" else nnx.data(None)
+        self.W2 = nnx.Linear(d_model, d_model, rngs=rngs) if activation not in ("gelu", "none") else nnx.data(None)
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
         if mlp_dim is None:
             self.mlp = self.mlp_norm = nnx.data(None)
