@@ -24,7 +24,11 @@ class MultiHeadAttention(nnx.Module):
     causal: position t attends to positions <= t only (off for the LRA encoder).
     dropout: attention dropout on the softmax weights (LRA's attention_dropout_rate). jax.nn.dot_product_attention
       has none, so while it is active (rate > 0, train mode) the weights are computed explicitly; in eval mode or
-      with rate 0 the call goes through jax.nn.dot_product_attention (a fused kernel where the backend has one).
+      with rate 0 the call goes through jax.nn.dot_product_attention.
+    implementation: jax.nn.dot_product_attention's: None / "xla" (XLA; what None selects in jax 0.10) or "cudnn"
+      (the fused flash-attention kernel on NVIDIA GPUs; needs dtype "bfloat16" or "float16"). Not measured here
+      (no GPU was available to this code's authors).
+    dtype: the dtype Q, K, V are cast to for the attention itself (output back to float32); "float32" by default.
 
     Padding (mask_BxL, True = valid, right padding): passed as sequence lengths (query_seq_lengths,
     key_value_seq_lengths), so no L x L mask is built besides the one inside the attention itself: pad keys get no
@@ -32,11 +36,15 @@ class MultiHeadAttention(nnx.Module):
     Cost: O(B h L^2) time and memory for the attention matrix (it is materialised unless a fused kernel is used).
     """
 
-    def __init__(self, d_model, n_heads, *, qkv_dim=None, causal=False, dropout=0.0, rngs: nnx.Rngs):
+    def __init__(self, d_model, n_heads, *, qkv_dim=None, causal=False, dropout=0.0, implementation=None,
+                 dtype="float32", rngs: nnx.Rngs):
         qkv_dim = d_model if qkv_dim is None else qkv_dim
         if qkv_dim % n_heads:
             raise ValueError(f"qkv_dim={qkv_dim} must be divisible by n_heads={n_heads}")
+        if implementation not in (None, "xla", "cudnn"):
+            raise ValueError(f"implementation must be None, 'xla' or 'cudnn', got {implementation!r}")
         self.n_heads, self.d_head, self.causal = n_heads, qkv_dim // n_heads, causal
+        self.implementation, self.dtype = implementation, jnp.dtype(dtype)
         self.W_q = nnx.Linear(d_model, qkv_dim, rngs=rngs)
         self.W_k = nnx.Linear(d_model, qkv_dim, rngs=rngs)
         self.W_v = nnx.Linear(d_model, qkv_dim, rngs=rngs)
@@ -44,7 +52,8 @@ class MultiHeadAttention(nnx.Module):
         self.attn_dropout = nnx.Dropout(dropout, rngs=rngs)
 
     def _heads(self, W, u_BxLxH):
-        return W(u_BxLxH).reshape(*u_BxLxH.shape[:2], self.n_heads, self.d_head)  # (B, L, h, d_head)
+        # (B, L, h, d_head) in the attention's dtype
+        return W(u_BxLxH).reshape(*u_BxLxH.shape[:2], self.n_heads, self.d_head).astype(self.dtype)
 
     def __call__(self, u_BxLxH, mask_BxL=None):
         u_BxLxH = u_BxLxH.astype(jnp.float32)
@@ -55,8 +64,9 @@ class MultiHeadAttention(nnx.Module):
             o_BxLxhxd = explicit_attention(q, k, v, lengths_B, self.causal, dropout=self.attn_dropout)
         else:
             o_BxLxhxd = jax.nn.dot_product_attention(q, k, v, is_causal=self.causal, query_seq_lengths=lengths_B,
-                                                     key_value_seq_lengths=lengths_B)
-        y_BxLxH = self.W_o(o_BxLxhxd.reshape(B, L, -1))
+                                                     key_value_seq_lengths=lengths_B,
+                                                     implementation=self.implementation)
+        y_BxLxH = self.W_o(o_BxLxhxd.astype(jnp.float32).reshape(B, L, -1))
         if mask_BxL is not None:
             y_BxLxH = jnp.where(mask_BxL[..., None], y_BxLxH, 0.0)  # pad queries attended to nothing
         return y_BxLxH.astype(jnp.float32)

@@ -101,6 +101,30 @@ def test_attention_dropout_acts_in_train_mode_only():
     assert np.all(y[~np.asarray(m)] == 0.0)  # the mask still holds on the dropout path
 
 
+def test_bfloat16_attention_is_close_to_float32():
+    u, m = inputs(0), mask()
+    y32 = np.asarray(MultiHeadAttention(H, HEADS, rngs=nnx.Rngs(0))(u, m))
+    y16 = MultiHeadAttention(H, HEADS, dtype="bfloat16", rngs=nnx.Rngs(0))(u, m)
+    assert y16.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(y16), y32, rtol=0.05, atol=0.05)
+    assert np.abs(np.asarray(y16) - y32).max() > 0  # it did compute in bfloat16
+
+
+def test_the_padding_mask_adds_no_memory_at_long_length():
+    """Lengths, not an L x L mask, reach jax.nn.dot_product_attention: at L = 1024 the compiled forward+backward
+    needs no more temporary memory with the mask than without (both hold a few B*h*L^2 buffers: logits, weights)."""
+    layer = MultiHeadAttention(16, 2, rngs=nnx.Rngs(0))
+    graphdef, params, rest = nnx.split(layer, nnx.Param, ...)
+    u, m = jax.ShapeDtypeStruct((1, 1024, 16), jnp.float32), jax.ShapeDtypeStruct((1, 1024), jnp.bool_)
+
+    def temp_bytes(masked):
+        loss = lambda p, u, m: nnx.merge(graphdef, p, rest)(u, m if masked else None).sum()
+        return jax.jit(jax.grad(loss)).lower(params, u, m).compile().memory_analysis().temp_size_in_bytes
+
+    attention_matrix = 2 * 1024 * 1024 * 4
+    assert temp_bytes(True) <= temp_bytes(False) < 8 * attention_matrix
+
+
 def test_qkv_dim_must_divide_into_heads():
     with pytest.raises(ValueError, match="divisible by n_heads"):
         MultiHeadAttention(H, 3, qkv_dim=8, rngs=nnx.Rngs(0))
