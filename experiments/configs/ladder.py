@@ -21,8 +21,7 @@ Variants: "<task>[_smoke],<rung>" for every task in base.TASKS; rungs (paper row
 Every rung is the LRU config of the task (experiments/configs/lru.py, where it has that variant) with only
 model.layer / model.layer_args changed. The dense RNNs keep the LRU's state size N (d_state), direction and
 recurrent learning rate (their A and B are recurrent parameters, as the LRU's lambda and B).
-Not reproduced exactly: the paper's Image column is coloured sequential CIFAR; the image variants here keep the
-LRU config's image data (set --config.data.mode to the coloured mode once lra/ offers it).
+The image rungs use the LRU config's data: coloured sequential CIFAR (colour_real), the paper's Image column.
 """
 import math
 
@@ -55,12 +54,6 @@ RUNGS = {
 # BatchNorm everywhere. Path-X: max phase pi/10 (paper) and bidirectional (a second third-party run).
 # Move these into lru.py when it gets every task; lru.py's variant is used wherever it exists.
 LRU_TASKS = {
-    "text": dict(d_model=256, d_state=192, r_min=0.5, r_max=0.9, lr=4e-3, recurrent_lr_factor=0.1, dropout=0.1,
-                 batch=32, epochs=64, warmup=5_000),
-    "retrieval": dict(d_model=128, d_state=256, r_min=0.5, r_max=0.9, lr=2e-3, recurrent_lr_factor=0.5,
-                      dropout=0.1, batch=64, epochs=40, warmup=5_000),
-    "image": dict(d_model=512, d_state=384, r_min=0.9, r_max=0.999, lr=5e-3, recurrent_lr_factor=0.25,
-                  dropout=0.1, batch=50, epochs=200, warmup=18_000),
     "pathfinder": dict(d_model=192, d_state=256, r_min=0.9, r_max=0.999, lr=4e-3, recurrent_lr_factor=0.25,
                        dropout=0.0, batch=64, epochs=200, warmup=50_000),
     "pathx": dict(d_model=128, d_state=256, r_min=0.999, r_max=0.9999, max_phase=0.1 * math.pi, bidirectional=True,

@@ -61,11 +61,10 @@ def lra_data(c, task, smoke):
     """Switch config.data to the LRA preprocessing (only fields that base.DATA[task] has)."""
     if task in ("text", "retrieval"):
         c.data.encoding = "bytes"
+        c.data.append_eos = False  # LRA: bytes, no end token
     if task == "text" and not smoke:
         # The LRA paper's 4K (the LRA code's default was 1000: --config.data.max_len=1000).
         c.data.max_len = 4000
-    if task == "retrieval":
-        c.data.append_eos = False  # LRA: bytes, 4000 per document, no end token
     if task == "image":
         c.data.mode = "grey_tokens"
     if task in ("pathfinder", "pathx"):
