@@ -1,18 +1,21 @@
 """The residual block shared by every sequence-layer family:
 
     [pre-norm] -> layer(x, mask) -> activation/GLU -> dropout -> + residual [post-norm]
+    and, with mlp_dim set, a second (feed-forward) sub-block, as in a Transformer encoder block:
+    [pre-norm] -> Linear(H, mlp_dim) -> gelu -> dropout -> Linear(mlp_dim, H) -> dropout -> + residual [post-norm]
 
 Activations (S5, Smith et al. 2023, and its code; W, W1, W2 are H x H Linear layers with bias):
     gelu:      y = gelu(x)
     glu:       y = W1 gelu(x) * sigmoid(W2 gelu(x))        (S5 "full_glu")
     half_glu1: y = gelu(x) * sigmoid(W gelu(x))
     half_glu2: y = x * sigmoid(W gelu(x))                  (used by S5 and LRU configs on LRA)
+    none:      y = x                                       (attention: its own output projection suffices)
 S5 additionally applies dropout to gelu(x) inside the GLU; here dropout is applied once, after the activation.
 """
 import jax
 from flax import nnx
 
-ACTIVATIONS = ("gelu", "glu", "half_glu1", "half_glu2")
+ACTIVATIONS = ("gelu", "glu", "half_glu1", "half_glu2", "none")
 NORMS = ("batch", "layer")
 
 
@@ -38,20 +41,43 @@ class MaskedNorm(nnx.Module):
         return self.norm(x_BxLxH)
 
 
+class MLP(nnx.Module):
+    """The Transformer's position-wise feed-forward part: Linear(H, mlp_dim) -> gelu -> dropout -> Linear(mlp_dim, H)
+    (the LRA code's MlpBlock; Tay et al. 2021)."""
+
+    def __init__(self, d_model, mlp_dim, *, dropout=0.0, rngs: nnx.Rngs):
+        self.W1 = nnx.Linear(d_model, mlp_dim, rngs=rngs)
+        self.W2 = nnx.Linear(mlp_dim, d_model, rngs=rngs)
+        self.dropout = nnx.Dropout(dropout, rngs=rngs)
+
+    def __call__(self, x_BxLxH):
+        return self.W2(self.dropout(jax.nn.gelu(self.W1(x_BxLxH))))
+
+
 class ResidualBlock(nnx.Module):
-    """block(x_BxLxH, mask_BxL=None) -> (B, L, H); `layer` is any module called layer(x_BxLxH, mask_BxL)."""
+    """block(x_BxLxH, mask_BxL=None) -> (B, L, H); `layer` is any module called layer(x_BxLxH, mask_BxL).
+
+    mlp_dim: None (default) for the single sub-block; an int adds the feed-forward sub-block (own norm, residual).
+    """
 
     def __init__(self, layer, d_model, *, norm="batch", prenorm=True, activation="gelu", dropout=0.0,
-                 bn_momentum=0.99, rngs: nnx.Rngs):
+                 bn_momentum=0.99, mlp_dim=None, rngs: nnx.Rngs):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.layer, self.prenorm, self.activation = layer, prenorm, activation
         self.norm = MaskedNorm(norm, d_model, momentum=bn_momentum, rngs=rngs)
         self.W1 = nnx.Linear(d_model, d_model, rngs=rngs) if activation == "glu" else nnx.data(None)
-        self.W2 = nnx.Linear(d_model, d_model, rngs=rngs) if activation != "gelu" else nnx.data(None)
+        self.W2 = nnx.Linear(d_model, d_model, rngs=rngs) if activation not in ("gelu", "none") else nnx.data(None)
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
+        if mlp_dim is None:
+            self.mlp = self.mlp_norm = nnx.data(None)
+        else:
+            self.mlp = MLP(d_model, mlp_dim, dropout=dropout, rngs=rngs)
+            self.mlp_norm = MaskedNorm(norm, d_model, momentum=bn_momentum, rngs=rngs)
 
     def _activate(self, x):
+        if self.activation == "none":
+            return x
         g = jax.nn.gelu(x)
         if self.activation == "gelu":
             return g
@@ -61,7 +87,12 @@ class ResidualBlock(nnx.Module):
         return (g if self.activation == "half_glu1" else x) * gate
 
     def __call__(self, x_BxLxH, mask_BxL=None):
-        z = self.norm(x_BxLxH, mask_BxL) if self.prenorm else x_BxLxH
-        z = self.dropout(self._activate(self.layer(z, mask_BxL)))
-        x_BxLxH = x_BxLxH + z
-        return x_BxLxH if self.prenorm else self.norm(x_BxLxH, mask_BxL)
+        x_BxLxH = self._residual(self.norm, lambda z: self._activate(self.layer(z, mask_BxL)), x_BxLxH, mask_BxL)
+        if self.mlp is not None:
+            x_BxLxH = self._residual(self.mlp_norm, self.mlp, x_BxLxH, mask_BxL)
+        return x_BxLxH
+
+    def _residual(self, norm, f, x_BxLxH, mask_BxL):
+        z = norm(x_BxLxH, mask_BxL) if self.prenorm else x_BxLxH
+        x_BxLxH = x_BxLxH + self.dropout(f(z))
+        return x_BxLxH if self.prenorm else norm(x_BxLxH, mask_BxL)

@@ -3,14 +3,17 @@
 Inputs are right padded; lengths_B (int) counts the valid positions. Nothing at a pad position reaches the logits:
 the layers get the mask, BatchNorm statistics skip pads, and pooling is masked.
 """
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from models import lru, s4d, s5
+from models import attention, lru, rnn, s4d, s5
 from models.blocks import MaskedNorm, ResidualBlock
 
 POOLINGS = ("mean", "last", "cls")
+POSITIONS = ("none", "learned", "sinusoidal")
 
 
 def lengths_to_mask(lengths_B, length):
@@ -32,6 +35,15 @@ def pool(x_BxLxH, lengths_B, pooling):
     raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
 
 
+def sinusoidal_positions(length, d_model):
+    """(length, d_model) float32: PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(p / 10000^(2i/d))
+    (Vaswani et al. 2017, Sec. 3.5; the LRA code's fixed position table)."""
+    position_Lx1 = jnp.arange(length, dtype=jnp.float32)[:, None]
+    inv_freq = jnp.exp(-math.log(10000.0) * jnp.arange(0, d_model, 2, dtype=jnp.float32) / d_model)
+    angles = position_Lx1 * inv_freq  # (L, ceil(d/2))
+    return jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1).reshape(length, -1)[:, :d_model]
+
+
 class SequenceEncoder(nnx.Module):
     """encoder(inputs, lengths_B) -> pooled features (B, H).
 
@@ -43,16 +55,27 @@ class SequenceEncoder(nnx.Module):
     end; only useful with non-causal layers (bidirectional LRU, attention), as a causal layer's position 0 sees
     nothing else. With prenorm a final norm precedes pooling (as in S4's pre-norm stack), since the residual
     stream itself is never normalised.
+    positions: "none" (default; recurrent layers know the order), "learned" (a (max_len, H) table, init
+    N(0, 0.02^2), needs max_len >= the longest input, CLS included) or "sinusoidal" (fixed, any length); added after
+    the encoder and the CLS vector, so CLS is position 0 (as in the LRA Transformer).
+    mlp_dim: None, or the width of each block's feed-forward sub-block (Transformer; see ResidualBlock).
     """
 
     def __init__(self, make_layer, *, d_model, n_layers, norm="batch", prenorm=True, activation="half_glu2",
                  dropout=0.0, pooling="mean", vocab_size=None, d_input=None, bn_momentum=0.99,
-                 rngs: nnx.Rngs):
+                 positions="none", max_len=None, mlp_dim=None, rngs: nnx.Rngs):
         if (vocab_size is None) == (d_input is None):
             raise ValueError("set exactly one of vocab_size (token inputs) and d_input (real-valued inputs)")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        self.pooling = pooling
+        if positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
+        if positions == "learned" and not max_len:
+            raise ValueError("positions='learned' needs max_len (model.max_len): the longest input, CLS included")
+        self.pooling, self.positions, self.max_len = pooling, positions, max_len
+        # An Embed (not a bare Param), so the optimiser's rule for embeddings (no weight decay) covers it.
+        self.position_table = nnx.Embed(max_len, d_model, embedding_init=nnx.initializers.normal(0.02), rngs=rngs) \
+            if positions == "learned" else nnx.data(None)
         if vocab_size is not None:
             self.encoder = nnx.Embed(vocab_size, d_model, rngs=rngs)
         else:
@@ -61,7 +84,7 @@ class SequenceEncoder(nnx.Module):
             else nnx.data(None)
         self.blocks = nnx.List([
             ResidualBlock(make_layer(rngs), d_model, norm=norm, prenorm=prenorm, activation=activation,
-                          dropout=dropout, bn_momentum=bn_momentum, rngs=rngs)
+                          dropout=dropout, bn_momentum=bn_momentum, mlp_dim=mlp_dim, rngs=rngs)
             for _ in range(n_layers)])
         self.final_norm = MaskedNorm(norm, d_model, momentum=bn_momentum, rngs=rngs) if prenorm else nnx.data(None)
 
@@ -73,12 +96,22 @@ class SequenceEncoder(nnx.Module):
         if self.cls_token is not None:
             cls_Bx1xH = jnp.broadcast_to(self.cls_token[...], (x_BxLxH.shape[0], 1, x_BxLxH.shape[-1]))
             x_BxLxH, lengths_B = jnp.concatenate([cls_Bx1xH, x_BxLxH], axis=1), lengths_B + 1
+        if self.positions != "none":
+            x_BxLxH = x_BxLxH + self._positions(x_BxLxH.shape[1], x_BxLxH.shape[2])
         mask_BxL = lengths_to_mask(lengths_B, x_BxLxH.shape[1])
         for block in self.blocks:
             x_BxLxH = block(x_BxLxH, mask_BxL)
         if self.final_norm is not None:
             x_BxLxH = self.final_norm(x_BxLxH, mask_BxL)
         return pool(x_BxLxH, lengths_B, self.pooling)
+
+    def _positions(self, length, d_model):
+        if self.positions == "sinusoidal":
+            return sinusoidal_positions(length, d_model)
+        if length > self.max_len:
+            raise ValueError(f"input length {length} (CLS included) exceeds model.max_len={self.max_len} of the "
+                             f"learned position table; raise --config.model.max_len")
+        return self.position_table.embedding[:length]
 
 
 class Classifier(nnx.Module):
@@ -120,12 +153,15 @@ LAYERS = {
     "lru": lru.LRU,
     "s4d": s4d.S4D,
     "s5": s5.S5,
+    "attention": attention.MultiHeadAttention,
+    "rnn": rnn.RNN,
 }
 
 
 def build_classifier(*, layer: str, layer_args: dict, d_model: int, n_layers: int, norm="batch", prenorm=True,
                      activation="half_glu2", dropout=0.0, pooling="mean", n_classes, vocab_size=None,
-                     d_input=None, dual=False, bn_momentum=0.99, rngs: nnx.Rngs) -> nnx.Module:
+                     d_input=None, dual=False, bn_momentum=0.99, positions="none", max_len=None, mlp_dim=None,
+                     rngs: nnx.Rngs) -> nnx.Module:
     """The trainer's entry point: a Classifier (or DualClassifier if dual) of n_layers blocks of LAYERS[layer]."""
     if layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}; known: {sorted(LAYERS)}")
@@ -133,5 +169,5 @@ def build_classifier(*, layer: str, layer_args: dict, d_model: int, n_layers: in
     encoder = SequenceEncoder(
         lambda r: layer_cls(d_model, **layer_args, rngs=r), d_model=d_model, n_layers=n_layers, norm=norm,
         prenorm=prenorm, activation=activation, dropout=dropout, pooling=pooling, vocab_size=vocab_size,
-        d_input=d_input, bn_momentum=bn_momentum, rngs=rngs)
+        d_input=d_input, bn_momentum=bn_momentum, positions=positions, max_len=max_len, mlp_dim=mlp_dim, rngs=rngs)
     return (DualClassifier if dual else Classifier)(encoder, d_model, n_classes, rngs=rngs)

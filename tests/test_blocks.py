@@ -18,6 +18,8 @@ class Identity(nnx.Module):
 
 
 def expected_activation(block, z):
+    if block.activation == "none":
+        return z
     g = jax.nn.gelu(z)
     if block.activation == "gelu":
         return g
@@ -39,8 +41,27 @@ def test_block_wiring(activation, prenorm):
     else:
         want = block.norm.norm(x + expected_activation(block, x))
     np.testing.assert_allclose(np.asarray(y), np.asarray(want), rtol=1e-5, atol=1e-5)
-    n_linear = {"gelu": 0, "half_glu1": 1, "half_glu2": 1, "glu": 2}[activation]
+    n_linear = {"gelu": 0, "half_glu1": 1, "half_glu2": 1, "glu": 2, "none": 0}[activation]
     assert sum(isinstance(m, nnx.Linear) for _, m in nnx.iter_graph(block)) == n_linear
+
+
+@pytest.mark.parametrize("prenorm", [True, False])
+def test_block_with_mlp_is_a_transformer_block(prenorm):
+    """mlp_dim adds a second sub-block: x1 = x + layer(LN1(x)); y = x1 + W2 gelu(W1 LN2(x1)) (pre-norm)."""
+    block = ResidualBlock(Identity(), H, norm="layer", prenorm=prenorm, activation="none", mlp_dim=16,
+                          rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(1), (B, L, H))
+    mlp = lambda z: jax.nn.gelu(z @ block.mlp.W1.kernel[...] + block.mlp.W1.bias[...]) @ block.mlp.W2.kernel[...] \
+        + block.mlp.W2.bias[...]
+    n1, n2 = block.norm.norm, block.mlp_norm.norm
+    if prenorm:
+        x1 = x + n1(x)
+        want = x1 + mlp(n2(x1))
+    else:
+        x1 = n1(x + x)
+        want = n2(x1 + mlp(x1))
+    assert block.mlp.W1.kernel.shape == (H, 16)
+    np.testing.assert_allclose(np.asarray(block(x)), np.asarray(want), rtol=1e-5, atol=1e-5)
 
 
 def test_half_glus_differ():

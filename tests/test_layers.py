@@ -35,6 +35,12 @@ CASES = {
     "s5_bilinear": ("s5", dict(d_state=8, blocks=2, discretization="bilinear", C_init="lecun_normal",
                                dt_global=True), True),
     "s5_bidir": ("s5", dict(d_state=4, C_init="complex_normal", clip_eigs=True, bidirectional=True), False),
+    "attention": ("attention", dict(n_heads=2), False),
+    "attention_causal": ("attention", dict(n_heads=2, qkv_dim=4, causal=True), True),
+    "rnn_tanh": ("rnn", dict(d_state=5, nonlinearity="tanh"), True),
+    "rnn_relu": ("rnn", dict(d_state=5, nonlinearity="relu"), True),
+    "rnn_linear": ("rnn", dict(d_state=5, nonlinearity="linear"), True),
+    "rnn_tanh_bidir": ("rnn", dict(d_state=5, nonlinearity="tanh", bidirectional=True), False),
 }
 
 

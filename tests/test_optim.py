@@ -113,3 +113,65 @@ def test_gradients_are_clipped_by_global_norm():
     mus = [mu for _, mu in optax.tree_utils.tree_get_all_with_path(state, "mu")]
     assert len(mus) == 3  # one per group
     assert float(optax.tree.norm(mus)) == pytest.approx(0.1, rel=1e-4)
+
+
+@pytest.mark.parametrize("step", [0, 1, 7, 10, 11, 40, 250, 1000])
+def test_rsqrt_schedule_is_lra_warmup_then_inverse_sqrt(step):
+    """LRA code: constant * min(1, step / warmup) / sqrt(max(step, warmup)); optim.lr is its peak."""
+    warmup, constant = 10, 0.05
+    peak = constant / np.sqrt(warmup)
+    sched = optim.schedule(optim_cfg(schedule="rsqrt", warmup_steps=warmup), peak, total_steps=1000)
+    expected = constant * min(1.0, step / warmup) / np.sqrt(max(step, warmup))
+    assert float(sched(step)) == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def test_rsqrt_schedule_needs_a_warmup():
+    with pytest.raises(ValueError, match="warmup_steps >= 1"):
+        optim.schedule(optim_cfg(schedule="rsqrt", warmup_steps=0), 1.0, total_steps=10)
+
+
+@pytest.mark.parametrize("warmup", [0, 4])
+def test_constant_schedule(warmup):
+    sched = optim.schedule(optim_cfg(schedule="constant", warmup_steps=warmup), 0.3, total_steps=100)
+    for step in (0, 1, 2, 4, 5, 50, 100, 1000):
+        expected = 0.3 * min(1.0, step / warmup) if warmup else 0.3
+        assert float(sched(step)) == pytest.approx(expected, rel=1e-6, abs=1e-12), step
+
+
+@pytest.mark.parametrize("step", [0, 3, 10, 35, 60, 110, 200])
+def test_cosine_schedule_is_the_default_and_matches_its_formula(step):
+    warmup, total, final = 10, 110, 0.1
+    cfg = optim_cfg(warmup_steps=warmup, final_lr_factor=final)
+    assert "schedule" not in cfg  # configs from before the key existed keep today's behaviour
+    sched = optim.schedule(cfg, 2.0, total_steps=total)
+    if step < warmup:
+        expected = 2.0 * step / warmup
+    else:
+        progress = min(step - warmup, total - warmup) / (total - warmup)
+        expected = 2.0 * (final + (1 - final) * 0.5 * (1 + np.cos(np.pi * progress)))
+    assert float(sched(step)) == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    cfg.schedule = "cosine"
+    assert float(optim.schedule(cfg, 2.0, total_steps=total)(step)) == float(sched(step))
+
+
+def test_unknown_schedule_is_an_error_naming_the_key():
+    with pytest.raises(ValueError, match="optim.schedule='linear'"):
+        optim.schedule(optim_cfg(schedule="linear"), 1.0, total_steps=10)
+
+
+def test_base_config_has_the_schedule_key():
+    from experiments.configs import base
+    assert base.base_config().optim.schedule == "cosine"
+
+
+def test_grad_clip_zero_turns_clipping_off():
+    model = Tiny(nnx.Rngs(0))
+    params = nnx.state(model, nnx.Param)
+    tx = optim.make_optimizer(optim_cfg(grad_clip=0.0, b1=0.9), optim.param_labels(model), total_steps=10)
+    grads = jax.tree.map(lambda x: 100.0 * jnp.ones_like(x), params)
+    _, state = tx.update(grads, tx.init(params), params)
+    mus = [mu for _, mu in optax.tree_utils.tree_get_all_with_path(state, "mu")]
+    expected = 0.1 * float(optax.tree.norm(grads))  # (1 - b1) * the unclipped gradient
+    assert float(optax.tree.norm(mus)) == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="grad_clip"):
+        optim.make_optimizer(optim_cfg(grad_clip=-1.0), optim.param_labels(model), total_steps=10)

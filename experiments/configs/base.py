@@ -99,6 +99,7 @@ def base_config(task: str = "listops", smoke: bool = False) -> ml_collections.Co
     c.optim.lr = 1e-3
     c.optim.recurrent_lr_factor = 1.0
     c.optim.weight_decay = 0.05
+    c.optim.schedule = "cosine"  # experiments.optim.SCHEDULES: cosine | rsqrt (LRA Transformer) | constant
     c.optim.warmup_steps = 0
     c.optim.final_lr_factor = 0.0
     c.optim.b1 = 0.9

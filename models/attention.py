@@ -1,0 +1,92 @@
+"""Multi-head self-attention, the sequence layer of the LRA Transformer baseline (Tay et al. 2021, "Long Range
+Arena"; attention of Vaswani et al. 2017):
+
+    head_i = softmax(Q_i K_i^T / sqrt(d_head) + mask) V_i,   Q = u W_q, K = u W_k, V = u W_v   (d_head = qkv_dim/heads)
+    y = concat(head_1, ..., head_h) W_o
+
+In the Transformer encoder block this layer is the block's `layer` (ResidualBlock with activation="none" and an
+mlp_dim, see models/blocks.py): LayerNorm -> attention -> dropout -> residual, then LayerNorm -> MLP -> residual.
+Positions are added by the encoder (SequenceEncoder(positions=...)), as attention alone is permutation equivariant.
+"""
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+class MultiHeadAttention(nnx.Module):
+    """layer(u_BxLxH, mask_BxL=None) -> y_BxLxH (float32). Not recurrent: no step mode.
+
+    n_heads: number of heads h; qkv_dim: total width of Q, K, V over all heads (LRA's qkv_dim; default d_model),
+      must be divisible by n_heads. W_q, W_k, W_v: Linear(H, qkv_dim) and W_o: Linear(qkv_dim, H), with biases
+      (as flax's MultiHeadDotProductAttention used by the LRA code).
+    causal: position t attends to positions <= t only (off for the LRA encoder).
+    dropout: attention dropout on the softmax weights (LRA's attention_dropout_rate). jax.nn.dot_product_attention
+      has none, so while it is active (rate > 0, train mode) the weights are computed explicitly; in eval mode or
+      with rate 0 the call goes through jax.nn.dot_product_attention.
+    implementation: jax.nn.dot_product_attention's: None / "xla" (XLA; what None selects in jax 0.10) or "cudnn"
+      (the fused flash-attention kernel on NVIDIA GPUs; needs dtype "bfloat16" or "float16"). Not measured here
+      (no GPU was available to this code's authors).
+    dtype: the dtype Q, K, V are cast to for the attention itself (output back to float32); "float32" by default.
+
+    Padding (mask_BxL, True = valid, right padding): passed as sequence lengths (query_seq_lengths,
+    key_value_seq_lengths), so no L x L mask is built besides the one inside the attention itself: pad keys get no
+    weight, and pad queries attend to nothing; their outputs are set to 0.
+    Cost: O(B h L^2) time and memory for the attention matrix (it is materialised unless a fused kernel is used).
+    """
+
+    def __init__(self, d_model, n_heads, *, qkv_dim=None, causal=False, dropout=0.0, implementation=None,
+                 dtype="float32", rngs: nnx.Rngs):
+        qkv_dim = d_model if qkv_dim is None else qkv_dim
+        if qkv_dim % n_heads:
+            raise ValueError(f"qkv_dim={qkv_dim} must be divisible by n_heads={n_heads}")
+        if implementation not in (None, "xla", "cudnn"):
+            raise ValueError(f"implementation must be None, 'xla' or 'cudnn', got {implementation!r}")
+        self.n_heads, self.d_head, self.causal = n_heads, qkv_dim // n_heads, causal
+        self.implementation, self.dtype = implementation, jnp.dtype(dtype)
+        self.W_q = nnx.Linear(d_model, qkv_dim, rngs=rngs)
+        self.W_k = nnx.Linear(d_model, qkv_dim, rngs=rngs)
+        self.W_v = nnx.Linear(d_model, qkv_dim, rngs=rngs)
+        self.W_o = nnx.Linear(qkv_dim, d_model, rngs=rngs)
+        self.attn_dropout = nnx.Dropout(dropout, rngs=rngs)
+
+    def _heads(self, W, u_BxLxH):
+        # (B, L, h, d_head) in the attention's dtype
+        return W(u_BxLxH).reshape(*u_BxLxH.shape[:2], self.n_heads, self.d_head).astype(self.dtype)
+
+    def __call__(self, u_BxLxH, mask_BxL=None):
+        u_BxLxH = u_BxLxH.astype(jnp.float32)
+        B, L, _ = u_BxLxH.shape
+        q, k, v = (self._heads(W, u_BxLxH) for W in (self.W_q, self.W_k, self.W_v))
+        lengths_B = None if mask_BxL is None else mask_BxL.sum(axis=1, dtype=jnp.int32)
+        if self.attn_dropout.rate > 0 and not self.attn_dropout.deterministic:
+            o_BxLxhxd = explicit_attention(q, k, v, lengths_B, self.causal, dropout=self.attn_dropout)
+        else:
+            o_BxLxhxd = jax.nn.dot_product_attention(q, k, v, is_causal=self.causal, query_seq_lengths=lengths_B,
+                                                     key_value_seq_lengths=lengths_B,
+                                                     implementation=self.implementation)
+        y_BxLxH = self.W_o(o_BxLxhxd.astype(jnp.float32).reshape(B, L, -1))
+        if mask_BxL is not None:
+            y_BxLxH = jnp.where(mask_BxL[..., None], y_BxLxH, 0.0)  # pad queries attended to nothing
+        return y_BxLxH.astype(jnp.float32)
+
+
+def explicit_attention(q_BxLxhxd, k_BxLxhxd, v_BxLxhxd, lengths_B=None, causal=False, dropout=None):
+    """softmax(q k^T / sqrt(d) + mask) v with the weights materialised, so `dropout` (a callable) can act on them.
+
+    Same masking as jax.nn.dot_product_attention with query/key-value sequence lengths; returns (B, L, h, d).
+    """
+    L, d = q_BxLxhxd.shape[1], q_BxLxhxd.shape[-1]
+    logits_BxhxLxL = jnp.einsum("bqhd,bkhd->bhqk", q_BxLxhxd, k_BxLxhxd) / math.sqrt(d)
+    allowed = jnp.ones((1, 1, L, L), bool)
+    if causal:
+        allowed = allowed & jnp.tril(jnp.ones((L, L), bool))
+    if lengths_B is not None:
+        valid_BxL = jnp.arange(L)[None, :] < lengths_B[:, None]
+        allowed = allowed & valid_BxL[:, None, :, None] & valid_BxL[:, None, None, :]
+    logits_BxhxLxL = jnp.where(allowed, logits_BxhxLxL, jnp.finfo(logits_BxhxLxL.dtype).min)
+    weights = jax.nn.softmax(logits_BxhxLxL, axis=-1)
+    if dropout is not None:
+        weights = dropout(weights)
+    return jnp.einsum("bhqk,bkhd->bqhd", weights, v_BxLxhxd)
