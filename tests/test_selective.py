@@ -101,3 +101,15 @@ def test_bad_arguments_raise():
         Selective(H, N, dt_min=0.1, dt_max=0.01, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="d_conv"):
         Selective(H, N, d_conv=0, rngs=nnx.Rngs(0))
+
+
+def test_config_every_variant_builds_its_layer():
+    from experiments.configs import base, selective as selective_config
+    for task in base.TASKS:
+        for variant in (task, f"{task}_smoke"):
+            c = selective_config.get_config(variant)
+            assert c.model.layer == "selective" and c.data.task == task
+            assert c.optim.warmup_steps < c.train.num_steps
+            Selective(c.model.d_model, **c.model.layer_args.to_dict(), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="unknown variant"):
+        selective_config.get_config("listop")
