@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from models import lru, selective
+from models import lru, rotation, selective
 from models.blocks import MaskedNorm, ResidualBlock
 
 POOLINGS = ("mean", "last", "cls")
@@ -116,7 +116,7 @@ class DualClassifier(nnx.Module):
 
 # Sequence-layer families by config name; each is built cls(d_model, **layer_args, rngs=rngs) and called
 # layer(u_BxLxH, mask_BxL). Adding a family = one line here.
-LAYERS = {"lru": lru.LRU, "selective": selective.Selective}
+LAYERS = {"lru": lru.LRU, "selective": selective.Selective, "rotation": rotation.RotationRNN}
 
 
 def build_classifier(*, layer: str, layer_args: dict, d_model: int, n_layers: int, norm="batch", prenorm=True,

@@ -21,6 +21,8 @@ CASES = {
     "lru": ("lru", dict(d_state=4, r_min=0.5, r_max=0.99), True),
     "lru_bidir": ("lru", dict(d_state=4, r_min=0.5, r_max=0.99, bidirectional=True), False),
     "lru_real": ("lru", dict(d_state=4, complex_diag=False), True),
+    "rotation": ("rotation", dict(d_state=3, r_min=0.5, r_max=0.99), True),
+    "rotation_bidir": ("rotation", dict(d_state=2, bidirectional=True, scan_method="chunked"), False),
     "selective": ("selective", dict(d_state=3, expand=1), True),
     "selective_assoc": ("selective", dict(d_state=2, expand=2, d_conv=3, dt_rank=2, scan_method="associative"), True),
 }
