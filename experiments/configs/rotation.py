@@ -9,7 +9,8 @@ number of real state variables, 2N). Path-X is bidirectional as in the second th
       full scale; needs an accelerator.
   python -m experiments.train --config experiments/configs/rotation.py:listops_smoke \
       --workdir runs/rotation_listops_smoke
-      generated small ListOps on 2 CPU cores: MEASURED_LISTOPS_SMOKE
+      generated small ListOps: measured 46.3% test accuracy (val 46.5%, majority class 9.4%) after 3000 steps,
+      43 minutes of training on 2 heavily shared CPU cores (the LRU smoke measured 47.0%).
 
 Variants: "<task>" or "<task>_smoke" for task in listops, text, retrieval, image, pathfinder, pathx.
 """
