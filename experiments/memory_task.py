@@ -93,6 +93,7 @@ def train_family(name, *, steps, length=512, n_classes=8, d_model=32, n_layers=2
             trainer.check_finite(state)
             val = trainer.evaluate(step_fns, state, dataset.splits["val"], 4 * batch_size, mesh)
             history.append((step, round(val["accuracy"], 4)))
+            print(f"{name}: step {step} val accuracy {val['accuracy']:.4f}", file=sys.stderr, flush=True)
             if val["accuracy"] >= TARGET_ACCURACY:
                 steps_to_target = step
                 break
