@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from models import attention, lru, rnn, s4d, s5
+from models import attention, lru, rnn, rotation, s4d, s5, selective
 from models.blocks import MaskedNorm, ResidualBlock
 
 POOLINGS = ("mean", "last", "cls")
@@ -155,6 +155,8 @@ LAYERS = {
     "s5": s5.S5,
     "attention": attention.MultiHeadAttention,
     "rnn": rnn.RNN,
+    "selective": selective.Selective,
+    "rotation": rotation.RotationRNN,
 }
 
 

@@ -3,8 +3,9 @@
     h = scan.linear_recurrence(a, b, h0=None, reverse=False, axis=1, method="auto", operator="diagonal",
                                chunk_size=None)
 
-Operators (scan.OPERATORS, one module each: scan/diagonal.py, scan/dense.py) say what the recurrence is;
-methods (scan/methods.py: sequential, associative, chunked; 'auto' = choose_method) say how it is computed.
+Operators (scan.OPERATORS, one module each: scan/diagonal.py, scan/dense.py, scan/rotation.py) say what the
+recurrence is; methods (scan/methods.py: sequential, associative, chunked; 'auto' = choose_method) say how it is
+computed.
 See scan/README.md for the contract, the measured benchmark and how to add an operator.
 """
 from scan.methods import default_chunk_size

@@ -8,10 +8,11 @@ from scan import methods as _methods
 from scan.adjoint import linear_vjp
 from scan.dense import DENSE
 from scan.diagonal import DIAGONAL
+from scan.rotation import ROTATION
 
 # Registered operators. Add yours here (OPERATORS["name"] = ScanOperator(...)) and the conformance suite in
 # tests/test_scan.py tests it under every method it declares.
-OPERATORS = {op.name: op for op in (DIAGONAL, DENSE)}
+OPERATORS = {op.name: op for op in (DIAGONAL, DENSE, ROTATION)}
 METHODS = ("auto",) + tuple(_methods.METHODS)
 
 

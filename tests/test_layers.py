@@ -41,6 +41,10 @@ CASES = {
     "rnn_relu": ("rnn", dict(d_state=5, nonlinearity="relu"), True),
     "rnn_linear": ("rnn", dict(d_state=5, nonlinearity="linear"), True),
     "rnn_tanh_bidir": ("rnn", dict(d_state=5, nonlinearity="tanh", bidirectional=True), False),
+    "rotation": ("rotation", dict(d_state=3, r_min=0.5, r_max=0.99), True),
+    "rotation_bidir": ("rotation", dict(d_state=2, bidirectional=True, scan_method="chunked"), False),
+    "selective": ("selective", dict(d_state=3, expand=1), True),
+    "selective_assoc": ("selective", dict(d_state=2, expand=2, d_conv=3, dt_rank=2, scan_method="associative"), True),
 }
 
 
