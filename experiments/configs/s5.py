@@ -8,6 +8,8 @@
       generated small ListOps, a 2-layer S5: measured 35.9% test accuracy (majority class 9.4%) after 1000
       steps (train loss 2.31 at step 25 -> 1.79 at step 1000). Time: 188 s training + 82 s compiling on the shared
       2-core dev machine under a load average of ~20 (other jobs), so expect less on an idle machine.
+  Other <task>_smoke variants: the same small model for 300 steps (Path-X: 100 steps of batch 8); not timed and
+      no accuracy measured yet.
 
 Variants: "<task>" and "<task>_smoke" for every task in base.TASKS.
 Other settings: --config.model.layer_args.discretization=bilinear, --config.model.layer_args.C_init=complex_normal.
@@ -91,9 +93,13 @@ def smoke(task):
     c.optim.warmup_steps = 50
     c.train.batch_size = 32
     c.train.eval_batch_size = 128
-    c.train.num_steps = SMOKE_STEPS if task == "listops" else 300
+    c.train.num_steps = SMOKE_STEPS if task == "listops" else 300  # other tasks: not timed on a CPU yet
     c.train.eval_every = c.train.checkpoint_every = 250
     c.train.log_every = 25
+    if task == "pathx":  # sequences of 16,384 steps: fewer, smaller batches
+        c.train.update(batch_size=8, eval_batch_size=16, num_steps=100, eval_every=50, checkpoint_every=50,
+                       log_every=10)
+        c.optim.warmup_steps = 10
     return c
 
 
