@@ -86,7 +86,8 @@ def make_steps(train_graphdef, eval_graphdef, tx) -> Steps:
         grad_norm = optax.tree.norm(grads)
         params = optax.apply_updates(state["params"], updates)
         # The updated parameters too: a finite gradient times a huge learning rate can overflow them.
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.tree.norm(params))
+        params_finite = jax.tree.reduce(jnp.logical_and, jax.tree.map(lambda x: jnp.isfinite(x).all(), params))
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & params_finite
         # Remember the first non-finite step; the loop checks it before it logs or saves anything.
         first_bad = jnp.where((state["nonfinite_step"] < 0) & ~finite, state["step"] + 1, state["nonfinite_step"])
         new_state = dict(

@@ -282,3 +282,30 @@ def test_a_checkpoint_restores_onto_another_device_count(reference_run, data_dir
     assert got["n_devices"] == 4 and got["best_step"] == ref["best_step"]
     assert got["test_accuracy"] == pytest.approx(ref["test_accuracy"], abs=1e-3)
     assert got["test_loss"] == pytest.approx(ref["test_loss"], rel=1e-4)
+
+
+def test_the_divergence_guard_checks_the_updated_parameters():
+    """A finite loss and gradient with a learning rate that overflows the parameters is caught at that step."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    import models
+    from experiments import optim, trainer
+    from experiments.configs import lru
+
+    config = lru.get_config("listops_smoke")
+    config.unlock()
+    config.model.update(d_model=4, n_layers=1)
+    config.model.layer_args.d_state = 2
+    config.optim.update(lr=1e39, grad_clip=1.0, warmup_steps=0)  # 1e39 overflows float32: params become inf
+    model = models.build_classifier(**config.model.to_dict(), n_classes=3, vocab_size=5, rngs=nnx.Rngs(0))
+    tx = optim.make_optimizer(config.optim, optim.param_labels(model), total_steps=10)
+    train_graphdef, eval_graphdef, state = trainer.init_state(model, tx)
+    steps = trainer.make_steps(train_graphdef, eval_graphdef, tx)
+    batch = dict(inputs=jnp.ones((2, 6), jnp.int32), lengths=jnp.array([6, 3], jnp.int32),
+                 labels=jnp.array([0, 1], jnp.int32), valid=jnp.ones(2, bool))
+    state, metrics = steps.train(state, batch)
+    assert np.isfinite(float(metrics["loss"])) and np.isfinite(float(metrics["grad_norm"]))
+    assert int(state["nonfinite_step"]) == 1
+    with pytest.raises(trainer.TrainingDiverged, match="at step 1;"):
+        trainer.check_finite(state)
