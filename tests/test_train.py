@@ -309,3 +309,17 @@ def test_the_divergence_guard_checks_the_updated_parameters():
     assert int(state["nonfinite_step"]) == 1
     with pytest.raises(trainer.TrainingDiverged, match="at step 1;"):
         trainer.check_finite(state)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_that_cannot_be_saved_stops_the_run_with_the_last_good_step(data_dir, tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "best").write_text("")  # the first best save (step 20) fails, as on a full disk
+    start = time.monotonic()
+    proc = train(tmp_path, data_dir, check=False)
+    assert proc.returncode == 4, proc.stderr[-2000:]
+    message = proc.stderr[proc.stderr.index("error: "):]
+    assert message.startswith(f"error: saving checkpoint {tmp_path}/checkpoints/best/20 failed: NotADirectoryError")
+    assert "the last complete checkpoint is step 10" in message
+    assert (tmp_path / "checkpoints" / "latest" / "10").is_dir() and not (tmp_path / "results.json").exists()
+    assert time.monotonic() - start < 250  # no wait of minutes for orbax's threads at exit
