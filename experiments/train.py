@@ -85,9 +85,9 @@ def parse_flags(argv):
         fail(message or str(e))
 
 
-def dry_run(config) -> None:
-    """Checks the config and prints it; no data is loaded, nothing is written."""
-    from experiments import validation
+def dry_run(config, workdir: str | None) -> None:
+    """Checks the config (and the workdir, if given) and prints it; no data is loaded, nothing is written."""
+    from experiments import runlog, validation
 
     import lra
 
@@ -98,6 +98,16 @@ def dry_run(config) -> None:
     except lra.DataError as e:
         fail(str(e))
     print(f"data folder root: {data_root}")
+    if workdir:
+        try:
+            runlog.check_config(Path(workdir).absolute(), config.to_dict())
+        except runlog.RunDirError as e:
+            fail(str(e))
+        state = ("a finished run: training would print its stored results"
+                 if runlog.finished_results(Path(workdir), config.train.num_steps) else
+                 "a run with this config: training would resume it" if (Path(workdir) / "config.json").exists()
+                 else "no run yet: training would start one")
+        print(f"workdir {workdir}: {state}")
     print("config is valid (sequence layer built and called abstractly); data and workdir were not touched")
 
 
@@ -126,7 +136,7 @@ def main(argv):
 
     try:
         if FLAGS["dry-run"].value:
-            return dry_run(FLAGS.config)
+            return dry_run(FLAGS.config, FLAGS.workdir)
         if not FLAGS.workdir:
             fail("--workdir is required (the run directory; rerun with the same one to resume)")
         run(FLAGS.config, FLAGS.workdir)

@@ -163,8 +163,8 @@ def check_finite(state) -> None:
     bad = int(state["nonfinite_step"])
     if bad >= 0:
         raise TrainingDiverged(
-            f"non-finite loss, gradient or parameters at step {bad}; stopped without saving that state. The latest checkpoint "
-            "is from before it. Lower --config.optim.lr or --config.optim.grad_clip, or check the data."
+            f"non-finite loss, gradient or parameters at step {bad}; stopped without saving that state. The latest "
+            "checkpoint is from before it. Lower --config.optim.lr or --config.optim.grad_clip, or check the data."
         )
 
 
@@ -331,7 +331,7 @@ def close_quietly(ckpts, log) -> None:
 def interrupted(workdir: Path, config, ckpts, step) -> Interrupted:
     resume = ckpts.last_complete_step("latest")
     where = f"at step {step} of {config.train.num_steps}" if step is not None else "during the final evaluation"
-    then = (f"a rerun of the same command resumes from step {resume} ({workdir / 'checkpoints' / 'latest' / str(resume)})"
+    then = (f"a rerun of the same command resumes from step {resume} ({workdir / 'checkpoints' / 'latest'}/{resume})"
             if resume is not None else "no checkpoint was saved yet: a rerun starts from step 0")
     return Interrupted(f"interrupted {where}; {then}.")
 

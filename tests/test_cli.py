@@ -217,3 +217,7 @@ def test_list_configs_and_dry_run(tmp_path):
     assert "lr: 0.002" in proc.stdout and "config is valid" in proc.stdout
     proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--dry-run", "--config.optim.lr=-1")
     assert_user_error(proc, "config.optim.lr=-1.0")
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 1}))
+    proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--dry-run", "--workdir", str(tmp_path))
+    assert_user_error(proc, "holds a run with another config")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]  # a dry run writes nothing
