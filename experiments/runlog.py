@@ -1,8 +1,11 @@
 """What a run directory records: config, package versions, code revision, metrics, results.
 
-Layout of <workdir>:
-  config.json      the full config (a rerun with a different config on the same workdir is refused)
-  environment.json package versions, python, jax backend and devices, code revision
+Layout of <workdir>, all written only once training starts (a run that fails before leaves nothing behind):
+  config.json      the full config, plus "dataset": the resolved data folder and the sha256 of its manifest.json
+                   (a rerun with a different config on the same workdir is refused)
+  environment.json package versions, python, jax backend and devices, code revision and a dirty-tree flag
+  .lock            held (fcntl.flock) by the trainer using the workdir; the kernel releases it when that
+                   process ends, however it ends, so a killed run never leaves the workdir locked
   metrics.jsonl    one JSON object per log/eval event: {"step", "split", ...}
   tensorboard/     the same scalars as TensorBoard event files
   checkpoints/     see experiments.checkpointing
@@ -10,6 +13,7 @@ Layout of <workdir>:
 """
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
 import json
 import os
@@ -30,14 +34,24 @@ def write_json_atomic(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def code_revision() -> str:
+class RunDirError(Exception):
+    """The workdir cannot be used as asked: in use by another trainer, or holding a run with another config."""
+
+
+def git_state() -> tuple[str, bool | None]:
+    """(commit of the code, whether the working tree has uncommitted changes); ("unknown ...", None) outside git."""
     repo = Path(__file__).resolve().parent.parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
         dirty = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return rev.stdout.strip() + ("+uncommitted changes" if dirty.stdout.strip() else "")
+        return "unknown (not a git checkout)", None
+    return rev.stdout.strip(), bool(dirty.stdout.strip())
+
+
+def code_revision() -> str:
+    rev, dirty = git_state()
+    return rev + ("+uncommitted changes" if dirty else "")
 
 
 def environment() -> dict:
@@ -54,6 +68,7 @@ def environment() -> dict:
         backend=jax.default_backend(),
         devices=[str(d) for d in jax.devices()],
         revision=code_revision(),
+        dirty=git_state()[1],  # True: the code had uncommitted changes, `revision` alone does not reproduce it
     )
 
 
@@ -67,21 +82,88 @@ def _flatten_dict(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def record_config(workdir: Path, config_dict: dict) -> None:
-    """Writes config.json, or checks that a resumed run uses the same config."""
+RECORD_KEYS = ("dataset",)  # keys config.json holds beside the config itself (not compared on resume)
+
+
+def _config_changes(old: dict, new: dict) -> list[str]:
+    old = _flatten_dict({k: v for k, v in old.items() if k not in RECORD_KEYS})
+    new = _flatten_dict(json.loads(json.dumps(new)))
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def check_config(workdir: Path, config_dict: dict) -> None:
+    """RunDirError if workdir holds a run with another config (reads only; nothing is written)."""
+    path = workdir / "config.json"
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    changed = _config_changes(old, config_dict)
+    if not changed:
+        return
+    flat_old, flat_new = _flatten_dict(old), _flatten_dict(json.loads(json.dumps(config_dict)))
+    detail = ", ".join(f"{k}: {flat_old.get(k)!r} -> {flat_new.get(k)!r}" for k in changed)
+    why = ""
+    if "train.num_steps" in changed:
+        why = (" Extending (or shortening) a run is refused: the learning-rate schedule (warmup, then cosine decay "
+               "to optim.final_lr_factor * lr at train.num_steps) was laid out for the old num_steps, and the "
+               "steps already taken followed it, so the longer run would match neither schedule. Train the new "
+               "length in a new --workdir.")
+    raise RunDirError(f"{workdir} holds a run with another config ({detail})." + (why or (
+        " Resume it with the same config, or start the new run in a new --workdir.")))
+
+
+def finished_results(workdir: Path, num_steps: int) -> dict | None:
+    """The stored results.json of a finished run of num_steps steps, else None."""
+    path = workdir / "results.json"
+    if not path.exists():
+        return None
+    results = json.loads(path.read_text())
+    return results if results.get("step") == num_steps else None
+
+
+def record_config(workdir: Path, config_dict: dict, dataset: dict) -> None:
+    """Writes config.json (config + the dataset record) when training starts; on resume, warns if the data
+    changed since. dataset: {"folder", "manifest_sha256", ...}."""
     path = workdir / "config.json"
     if path.exists():
-        old = _flatten_dict(json.loads(path.read_text()))
-        new = _flatten_dict(json.loads(json.dumps(config_dict)))
-        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-        if changed:
-            detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
-            raise SystemExit(
-                f"error: {workdir} holds a run with another config ({detail}). "
-                "Resume it with the same config, or start the new run in a new --workdir."
-            )
+        recorded = json.loads(path.read_text()).get("dataset") or {}
+        if recorded.get("manifest_sha256") not in (None, dataset.get("manifest_sha256")):
+            print(f"WARNING: the data changed since this run started: {recorded.get('folder')} (manifest sha256 "
+                  f"{recorded['manifest_sha256'][:12]}...) is now {dataset.get('folder')} "
+                  f"({dataset['manifest_sha256'][:12]}...); config.json keeps the first record.", file=sys.stderr)
         return
-    write_json_atomic(path, config_dict)
+    write_json_atomic(path, {**json.loads(json.dumps(config_dict)), "dataset": dataset})
+
+
+def stored_config(workdir: Path) -> dict:
+    """config.json without the records kept beside the config (the dict a ConfigDict can be built from)."""
+    return {k: v for k, v in json.loads((workdir / "config.json").read_text()).items() if k not in RECORD_KEYS}
+
+
+class WorkdirLock:
+    """An exclusive lock on <workdir>/.lock for one trainer; RunDirError naming the holder's PID otherwise.
+
+    fcntl.flock locks belong to the open file, so the kernel drops the lock when the process exits or is
+    killed: a stale .lock file never blocks a rerun. The file is never deleted (that would race).
+    """
+
+    def __init__(self, workdir: Path):
+        self.path = workdir / ".lock"
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self._fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self._fd)
+            raise RunDirError(f"{workdir} is in use by another trainer (PID {holder}). Wait for it to finish, "
+                              f"stop it (kill {holder}; a rerun resumes), or use another --workdir.") from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the flock
+            self._fd = None
 
 
 def _step_of(line: str) -> float:
@@ -92,13 +174,22 @@ def _step_of(line: str) -> float:
         return float("inf")
 
 
+def _split_of(line: str) -> str | None:
+    try:
+        return json.loads(line).get("split")
+    except json.JSONDecodeError:
+        return None
+
+
 class MetricsLog:
     """metrics.jsonl plus TensorBoard. On resume, events after the restored step are dropped."""
 
     def __init__(self, workdir: Path, *, resume_step: int):
         self.path = workdir / "metrics.jsonl"
         if self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines() if _step_of(line) <= resume_step]
+            # Test rows are written once, at the very end: any there belong to a final evaluation that was cut off.
+            kept = [line for line in self.path.read_text().splitlines()
+                    if _step_of(line) <= resume_step and _split_of(line) != "test"]
             tmp = self.path.with_name("metrics.jsonl.tmp")
             tmp.write_text("".join(line + "\n" for line in kept))
             os.replace(tmp, self.path)
@@ -120,15 +211,40 @@ class MetricsLog:
         self._tb.close()
 
 
+def format_duration(seconds: float) -> str:
+    """3725 -> '1h02m05s', 65 -> '1m05s', 7.2 -> '7s'."""
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
 class Progress:
-    """One console line per log event: step, steps/s, loss, accuracy (redrawn in place on a terminal)."""
+    """Console progress: one line per log event (step, steps/s, loss, accuracy, elapsed, ETA), and the progress
+    of long evaluations. Redrawn in place on a terminal, one line per event otherwise.
+
+    Elapsed is the run's wall time over all its sessions; the ETA extrapolates this session's pace since its
+    first (compiling) step, evaluation and checkpointing included.
+    """
+
+    EVAL_EVERY_S = 5.0  # an evaluation reports its progress at most this often, and only if it lasts longer
 
     def __init__(self, total_steps: int, stream=sys.stdout):
         self.total = total_steps
         self.stream = stream
         self.tty = stream.isatty()
+        self._pace_start = None  # (time, step) when this session's timed steps began
 
-    def update(self, step: int, values: dict) -> None:
+    def start_pace(self, step: int) -> None:
+        self._pace_start = (time.perf_counter(), step)
+
+    def eta_s(self, step: int) -> float | None:
+        if self._pace_start is None or step <= self._pace_start[1]:
+            return None
+        t0, step0 = self._pace_start
+        return (time.perf_counter() - t0) / (step - step0) * (self.total - step)
+
+    def update(self, step: int, values: dict, elapsed_s: float | None = None) -> None:
         width = 20
         done = int(width * step / max(self.total, 1))
         bar = "#" * done + "." * (width - done)
@@ -136,12 +252,29 @@ class Progress:
             f"step {step:>7d}/{self.total} [{bar}] {values['steps_per_s']:6.2f} steps/s "
             f"loss {values['loss']:.4f} acc {values['accuracy']:.3f}"
         )
+        if elapsed_s is not None:
+            text += f"  elapsed {format_duration(elapsed_s)}"
+        eta = self.eta_s(step)
+        if eta is not None:
+            text += f"  ETA {format_duration(eta)}"
         self.stream.write(("\r" + text) if self.tty else (text + "\n"))
         self.stream.flush()
 
     def message(self, text: str) -> None:
         self.stream.write(("\n" if self.tty else "") + text + "\n")
         self.stream.flush()
+
+    def batches(self, iterable, total: int, what: str):
+        """Yields from iterable; reports 'what: i/total batches' when it takes longer than EVAL_EVERY_S."""
+        start = last = time.perf_counter()
+        for i, item in enumerate(iterable, start=1):
+            yield item
+            now = time.perf_counter()
+            if now - last >= self.EVAL_EVERY_S and i < total:
+                last = now
+                pace = (now - start) / i
+                self.message(f"  {what}: {i}/{total} batches, {format_duration(now - start)} elapsed, "
+                             f"~{format_duration(pace * (total - i))} left")
 
 
 class Timer:

@@ -1,10 +1,19 @@
 """Train and evaluate one config on one workdir; rerunning the same command resumes.
 
   python -m experiments.train --config experiments/configs/lru.py:listops_smoke --workdir runs/smoke \
-      [--config.train.num_steps=500 ...]
+      [--config.train.num_steps=500 ...] [--dry-run]
+
+--dry-run checks the whole config and prints it resolved, without loading data or writing anything.
+`python -m experiments.configs` lists the config files and their variants.
+
+Exit codes (README.md, "Exit codes and errors"): 0 done (or already finished: the stored results are printed),
+2 a user error (config, data, workdir; one `error:` line, no traceback), 3 training diverged, 4 a checkpoint
+could not be saved, 130 interrupted (Ctrl-C; the message says where a rerun resumes).
 """
 import importlib.util
+import os
 import sys
+from pathlib import Path
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -12,7 +21,10 @@ from ml_collections import config_flags
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "experiments/configs/<family>.py:<variant>", lock_config=True)
 flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, results. Reuse it to resume.")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.DEFINE_bool("dry-run", False, "Check the config and print it resolved; load no data, write nothing.")
+flags.mark_flags_as_required(["config"])
+
+USER_ERROR, DIVERGED, SAVE_FAILED, INTERRUPTED = 2, 3, 4, 130
 
 
 def load_config(spec: str):
@@ -22,6 +34,27 @@ def load_config(spec: str):
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return module.get_config(arg) if arg else module.get_config()
+
+
+def fail(message: str, code: int = USER_ERROR):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def config_spec_problem(spec: str) -> str | None:
+    """Why 'path.py[:variant]' cannot be loaded (missing file, unknown variant), else None."""
+    path = spec.partition(":")[0]
+    if not Path(path).is_file():
+        configs = sorted(str(p) for p in Path("experiments/configs").glob("*.py")
+                         if p.stem not in ("__init__", "__main__", "base"))
+        return (f"--config {spec}: no config file {path}"
+                + (f"; the config files are: {', '.join(configs)}" if configs else "")
+                + " (list them and their variants with `python -m experiments.configs`)")
+    try:
+        load_config(spec)
+    except ValueError as e:  # get_config's message lists the variants that exist
+        return f"--config {spec}: {e}"
+    return None
 
 
 def unknown_override(config, argv) -> str | None:
@@ -41,33 +74,79 @@ def unknown_override(config, argv) -> str | None:
 
 
 def parse_flags(argv):
+    specs = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    specs += [nxt for a, nxt in zip(argv, argv[1:]) if a == "--config"]
+    if specs and (problem := config_spec_problem(specs[-1])):
+        fail(problem)
     try:
         return FLAGS(argv)
-    except (AttributeError, KeyError, flags.Error) as e:
-        specs = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
-        specs += [nxt for a, nxt in zip(argv, argv[1:]) if a == "--config"]
+    except (AttributeError, KeyError, ValueError, flags.Error) as e:
         message = unknown_override(load_config(specs[-1]), argv) if specs else None
-        print(f"error: {message or e}", file=sys.stderr)
-        sys.exit(2)
+        fail(message or str(e))
+
+
+def dry_run(config, workdir: str | None) -> None:
+    """Checks the config (and the workdir, if given) and prints it; no data is loaded, nothing is written."""
+    from experiments import runlog, validation
+
+    import lra
+
+    validation.check_config(config)
+    print(config)
+    try:
+        data_root = lra.build.resolve_data_dir(config.data.get("data_dir"))
+    except lra.DataError as e:
+        fail(str(e))
+    print(f"data folder root: {data_root}")
+    if workdir:
+        try:
+            runlog.check_config(Path(workdir).absolute(), config.to_dict())
+        except runlog.RunDirError as e:
+            fail(str(e))
+        state = ("a finished run: training would print its stored results"
+                 if runlog.finished_results(Path(workdir), config.train.num_steps) else
+                 "a run with this config: training would resume it" if (Path(workdir) / "config.json").exists()
+                 else "no run yet: training would start one")
+        print(f"workdir {workdir}: {state}")
+    print("config is valid (sequence layer built and called abstractly); data and workdir were not touched")
+
+
+def run(config, workdir: str):
+    import lra
+    from experiments import checkpointing, runlog, trainer, validation
+
+    codes = {validation.ConfigError: USER_ERROR, lra.DataError: USER_ERROR, runlog.RunDirError: USER_ERROR,
+             trainer.TrainingDiverged: DIVERGED, checkpointing.CheckpointSaveError: SAVE_FAILED,
+             trainer.Interrupted: INTERRUPTED}
+    try:
+        trainer.train_and_evaluate(config, workdir)
+    except tuple(codes) as e:
+        sys.stdout.flush()
+        fail(str(e), next(code for kind, code in codes.items() if isinstance(e, kind)))
+    except KeyboardInterrupt:  # before training started (data, model): nothing was written
+        fail("interrupted before training started; nothing was written to the workdir.", INTERRUPTED)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-    # Imported here so that --help and flag errors stay fast.
-    import lra
-    from experiments import trainer
+    # Imported in the functions above so that --help and flag errors stay fast.
+    from experiments import validation
 
     try:
-        trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    except lra.DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except trainer.TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(3)
+        if FLAGS["dry-run"].value:
+            return dry_run(FLAGS.config, FLAGS.workdir)
+        if not FLAGS.workdir:
+            fail("--workdir is required (the run directory; rerun with the same one to resume)")
+        run(FLAGS.config, FLAGS.workdir)
+    except validation.ConfigError as e:
+        fail(str(e))
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    try:
+        app.run(main, flags_parser=parse_flags)
+    except KeyboardInterrupt:  # during start-up (imports, flag parsing)
+        print("error: interrupted before training started; nothing was written.", file=sys.stderr)
+        os._exit(INTERRUPTED)

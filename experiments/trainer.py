@@ -4,10 +4,17 @@ State is a plain dict pytree {step, params, rest, opt_state, nonfinite_step}: `p
 variables, `rest` everything else the model holds (BatchNorm statistics, dropout RNG counters). A step is a pure
 jitted function of (state, batch), data-parallel over the 'data' axis of a device mesh. The data order is a pure
 function of (train.data_seed, step), so a checkpoint of the state is all that a resume needs.
+
+Order of a run: check the config and the workdir (reading only), load the data, build the model, then lock the
+workdir and write config.json: a run that fails before its first step leaves nothing that binds the workdir.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -20,13 +27,17 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 import lra
 import models
-from experiments import checkpointing, optim, runlog
+from experiments import checkpointing, optim, runlog, validation
 
 MODEL_INPUTS = ("inputs", "lengths", "inputs2", "lengths2")  # batch keys the model takes, when present
 
 
 class TrainingDiverged(RuntimeError):
     pass
+
+
+class Interrupted(Exception):
+    """Ctrl-C. The message says at which step training stopped and which checkpoint a rerun resumes from."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,12 +85,15 @@ def make_steps(train_graphdef, eval_graphdef, tx) -> Steps:
         (loss, (rest, sums)), grads = grad_fn(state["params"], state["rest"], batch)
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         grad_norm = optax.tree.norm(grads)
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        params = optax.apply_updates(state["params"], updates)
+        # The updated parameters too: a finite gradient times a huge learning rate can overflow them.
+        params_finite = jax.tree.reduce(jnp.logical_and, jax.tree.map(lambda x: jnp.isfinite(x).all(), params))
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & params_finite
         # Remember the first non-finite step; the loop checks it before it logs or saves anything.
         first_bad = jnp.where((state["nonfinite_step"] < 0) & ~finite, state["step"] + 1, state["nonfinite_step"])
         new_state = dict(
             step=state["step"] + 1,
-            params=optax.apply_updates(state["params"], updates),
+            params=params,
             rest=rest,
             opt_state=opt_state,
             nonfinite_step=first_bad,
@@ -122,17 +136,21 @@ def check_batch_sizes(config, mesh: Mesh) -> None:
     n = mesh.devices.size
     for key in ("batch_size", "eval_batch_size"):
         if config.train[key] % n:
-            raise SystemExit(f"error: config train.{key}={config.train[key]} is not divisible by the {n} devices; "
-                             f"set --config.train.{key} to a multiple of {n}")
+            raise validation.ConfigError(f"config.train.{key}={config.train[key]} is not divisible by the {n} "
+                                         f"devices; set --config.train.{key} to a multiple of {n}")
 
 
 def to_device(batch: dict, mesh: Mesh) -> dict:
     return jax.device_put(batch, NamedSharding(mesh, P("data")))
 
 
-def evaluate(steps: Steps, state, split: dict, batch_size: int, mesh: Mesh) -> dict:
+def evaluate(steps: Steps, state, split: dict, batch_size: int, mesh: Mesh, progress=None, what="evaluation") -> dict:
+    """Loss and accuracy over every example of split; progress (a runlog.Progress) reports long evaluations."""
     totals = dict(loss_sum=0.0, correct=0.0, count=0.0)
-    for batch in lra.eval_batches(split, batch_size):
+    batches = lra.eval_batches(split, batch_size)
+    if progress is not None:
+        batches = progress.batches(batches, lra.num_eval_batches(split, batch_size), what)
+    for batch in batches:
         sums = jax.device_get(steps.evaluate(state["params"], state["rest"], to_device(batch, mesh)))
         for k in totals:
             totals[k] += float(sums[k])
@@ -146,8 +164,8 @@ def check_finite(state) -> None:
     bad = int(state["nonfinite_step"])
     if bad >= 0:
         raise TrainingDiverged(
-            f"non-finite loss or gradient at step {bad}; stopped without saving that state. The latest checkpoint "
-            "is from before it. Lower --config.optim.lr or --config.optim.grad_clip, or check the data."
+            f"non-finite loss, gradient or parameters at step {bad}; stopped without saving that state. The latest "
+            "checkpoint is from before it. Lower --config.optim.lr or --config.optim.grad_clip, or check the data."
         )
 
 
@@ -167,23 +185,76 @@ def print_param_groups(model: nnx.Module) -> None:
         print(f"  {group:<10s} {c['parameters']:>12,d} in {c['tensors']:>3d} tensors")
 
 
-def train_and_evaluate(config, workdir) -> dict:
-    """Trains (or resumes) the run in `workdir`, then tests its best-by-validation checkpoint. Returns results."""
-    workdir = Path(workdir).absolute()
-    workdir.mkdir(parents=True, exist_ok=True)
-    runlog.record_config(workdir, config.to_dict())
-    runlog.write_json_atomic(workdir / "environment.json", runlog.environment())
+def majority_baseline(dataset, split: str) -> tuple[int, float]:
+    """The majority-class baseline, defined once: (the most frequent TRAIN label, the accuracy on `split` of
+    always predicting it). Ties go to the lowest label."""
+    label = int(np.argmax(np.bincount(dataset.splits["train"]["labels"], minlength=dataset.n_classes)))
+    return label, dataset.majority_class_accuracy(split)
 
-    dataset = lra.get_dataset(**config.data.to_dict())
-    mesh = make_mesh()
-    check_batch_sizes(config, mesh)
-    model = build_model(config, dataset)
+
+def dataset_record(dataset) -> dict:
+    """What config.json records about the data a run trained on: the resolved folder and its manifest's sha256."""
+    manifest = Path(dataset.path) / "manifest.json"
+    return dict(folder=str(Path(dataset.path).resolve()), name=dataset.manifest.get("name"),
+                manifest_sha256=hashlib.sha256(manifest.read_bytes()).hexdigest())
+
+
+def build_checked_model(config, dataset) -> nnx.Module:
+    """build_model, with a constructor's ValueError/TypeError reported as a ConfigError naming config.model."""
+    try:
+        return build_model(config, dataset)
+    except (ValueError, TypeError) as e:
+        raise validation.ConfigError(f"config.model cannot be built: {e}") from None
+
+
+def stored_results_if_finished(config, workdir: Path) -> dict | None:
+    """The results of a finished run in workdir with this config (nothing is re-evaluated), else None."""
+    runlog.check_config(workdir, config.to_dict())
+    return runlog.finished_results(workdir, config.train.num_steps)
+
+
+def train_and_evaluate(config, workdir) -> dict:
+    """Trains (or resumes) the run in `workdir`, then tests its best-by-validation checkpoint. Returns results.
+
+    Raises validation.ConfigError, lra.DataError, runlog.RunDirError (user errors), TrainingDiverged,
+    checkpointing.CheckpointSaveError, Interrupted.
+    """
+    workdir = Path(workdir).absolute()
+    validation.check_config(config)
+    results = stored_results_if_finished(config, workdir)
+    if results is not None:
+        print(f"{workdir} holds a finished run of {config.train.num_steps} steps; its stored results "
+              "(results.json, nothing re-evaluated):")
+        print_summary(results)
+        return results
+
+    # An existing workdir is locked at once (another trainer may be using it); a new one only once it is made.
+    lock = runlog.WorkdirLock(workdir) if workdir.is_dir() else None
+    try:
+        dataset = lra.get_dataset(**config.data.to_dict())
+        mesh = make_mesh()
+        check_batch_sizes(config, mesh)
+        model = build_checked_model(config, dataset)
+        if lock is None:
+            workdir.mkdir(parents=True, exist_ok=True)
+            lock = runlog.WorkdirLock(workdir)
+        runlog.check_config(workdir, config.to_dict())  # again: another trainer may have started it meanwhile
+        return run(config, workdir, dataset, mesh, model)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def run(config, workdir: Path, dataset, mesh: Mesh, model: nnx.Module) -> dict:
+    """Training proper, in a locked workdir."""
     print_param_groups(model)
     tx = optim.make_optimizer(config.optim, optim.param_labels(model), total_steps=config.train.num_steps)
     train_graphdef, eval_graphdef, state = init_state(model, tx)
     steps = make_steps(train_graphdef, eval_graphdef, tx)
     state = jax.device_put(state, NamedSharding(mesh, P()))  # replicated
 
+    runlog.record_config(workdir, config.to_dict(), dataset_record(dataset))  # training starts: bind the workdir
+    runlog.write_json_atomic(workdir / "environment.json", runlog.environment())
     ckpts = checkpointing.Checkpoints(
         workdir / "checkpoints", keep=config.train.keep_checkpoints, async_save=config.train.async_checkpointing
     )
@@ -198,36 +269,107 @@ def train_and_evaluate(config, workdir) -> dict:
         return wall_before + time.perf_counter() - session_start
 
     try:
-        state, meta = train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time)
+        with stop_at_step_boundary_on_ctrl_c():
+            state, meta = train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time)
         results = final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log)
-    finally:
-        ckpts.wait()
-        ckpts.close()
-        log.close()
+    except KeyboardInterrupt as e:
+        close_quietly(ckpts, log)  # the save in flight completes first: no checkpoint is left half-written
+        raise interrupted(workdir, config, ckpts, getattr(e, "step", None)) from None
+    except BaseException:
+        close_quietly(ckpts, log)
+        raise
+    ckpts.wait()
+    ckpts.close()
+    log.close()
     results.update(wall_time_s=wall_time(), workdir=str(workdir))
     runlog.write_json_atomic(workdir / "results.json", results)
     print_summary(results)
     return results
 
 
+class StopRequested(KeyboardInterrupt):
+    """Raised by the train loop at a step boundary after a first Ctrl-C."""
+
+
+_stop = {"requested": False}
+
+
+@contextlib.contextmanager
+def stop_at_step_boundary_on_ctrl_c():
+    """A first Ctrl-C asks the loop to stop after the current step (so no save or evaluation is cut in half);
+    a second one interrupts at once. Only in the main thread (signal handlers cannot be set elsewhere)."""
+    _stop["requested"] = False
+
+    def handler(signum, frame):
+        if _stop["requested"]:
+            raise KeyboardInterrupt
+        _stop["requested"] = True
+        print("\nCtrl-C: stopping after the current step (press Ctrl-C again to stop at once)", file=sys.stderr,
+              flush=True)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _stop["requested"] = False
+
+
+def close_quietly(ckpts, log) -> None:
+    """Finish or abandon what is in flight while another error propagates (that error is the one to report)."""
+    try:
+        ckpts.wait()
+    except checkpointing.CheckpointSaveError:
+        pass
+    ckpts.close()
+    log.close()
+
+
+def interrupted(workdir: Path, config, ckpts, step) -> Interrupted:
+    resume = ckpts.last_complete_step("latest")
+    where = f"at step {step} of {config.train.num_steps}" if step is not None else "during the final evaluation"
+    then = (f"a rerun of the same command resumes from step {resume} ({workdir / 'checkpoints' / 'latest'}/{resume})"
+            if resume is not None else "no checkpoint was saved yet: a rerun starts from step 0")
+    return Interrupted(f"interrupted {where}; {then}.")
+
+
 def train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time):
     cfg = config.train
     lr_schedule = optim.schedule(config.optim, config.optim.lr, total_steps=cfg.num_steps)
     progress = runlog.Progress(cfg.num_steps)
+    step = progress.step = meta["step"]
+    batches = lra.train_batches(dataset.splits["train"], cfg.batch_size, cfg.data_seed, start_step=step)
+    try:
+        return _train_steps(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time, batches, progress,
+                            lr_schedule)
+    except KeyboardInterrupt as e:
+        e.step = progress.step  # the last step done, for the message
+        raise
+
+
+def _train_steps(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time, batches, progress, lr_schedule):
+    cfg = config.train
     step = meta["step"]
     window, window_tokens, timed_steps, timer = [], 0, 0, runlog.Timer()
     compile_s = None
-    batches = lra.train_batches(dataset.splits["train"], cfg.batch_size, cfg.data_seed, start_step=step)
     while step < cfg.num_steps:
+        if _stop["requested"]:
+            raise StopRequested
         batch = next(batches)
         state, metrics = steps.train(state, to_device(batch, mesh))
         step += 1
+        progress.step = step
         window.append(metrics)
         if compile_s is None:  # this process's first step compiles: timed apart, not in steps/s or tokens/s
             jax.block_until_ready(metrics)
             compile_s = timer.lap()
             meta["compile_s"] = compile_s
             progress.message(f"compiled the train step and ran step {step} in {compile_s:.1f} s")
+            progress.start_pace(step)
         else:
             timed_steps += 1
             window_tokens += int(batch["lengths"].sum())
@@ -247,10 +389,12 @@ def train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time)
             values.update(steps_per_s=timed_steps / elapsed, tokens_per_s=window_tokens / elapsed,
                           lr=float(lr_schedule(step - 1)))
             log.write(step, "train", values)
-            progress.update(step, values)
+            progress.update(step, values, elapsed_s=wall_time())
+            ckpts.poll()  # a background save that failed stops the run now, not one interval later
             window, window_tokens, timed_steps = [], 0, 0
         if evaluated:
-            val = evaluate(steps, state, dataset.splits["val"], cfg.eval_batch_size, mesh)
+            val = evaluate(steps, state, dataset.splits["val"], cfg.eval_batch_size, mesh, progress,
+                           f"step {step}: evaluating val")
             log.write(step, "val", val)
             progress.message(f"step {step}: val accuracy {val['accuracy']:.4f}, loss {val['loss']:.4f}")
             if val["accuracy"] > meta["best_val_accuracy"]:
@@ -268,9 +412,12 @@ def final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log) -> d
     best_state, best_meta = ckpts.restore("best", state)
     # Validation numbers were measured on exactly this state when it was saved as the best.
     val = dict(accuracy=best_meta["best_val_accuracy"], loss=best_meta["best_val_loss"])
-    test = evaluate(steps, best_state, dataset.splits["test"], config.train.eval_batch_size, mesh)
+    progress = runlog.Progress(config.train.num_steps)
+    progress.message(f"testing the best-by-validation checkpoint (step {best_meta['best_step']})")
+    test = evaluate(steps, best_state, dataset.splits["test"], config.train.eval_batch_size, mesh, progress,
+                    "evaluating test")
     log.write(best_meta["best_step"], "test", test)
-    majority = dataset.majority_class_accuracy("test")
+    majority_label, majority = majority_baseline(dataset, "test")
     return dict(
         val_accuracy=val["accuracy"],
         val_loss=val["loss"],
@@ -283,6 +430,7 @@ def final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log) -> d
         compile_s=meta["compile_s"],  # the train step's compile (+ first step) in the last session that trained
         tokens_per_s=meta["train_tokens"] / max(meta["train_time_s"], 1e-9),
         majority_class_test_accuracy=majority,
+        majority_class_label=majority_label,
         # A run that does not beat the majority class learned nothing (Path-X runs do this on some seeds).
         chance_level=bool(test["accuracy"] <= majority + 0.01),
         n_devices=mesh.devices.size,
@@ -290,9 +438,12 @@ def final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log) -> d
 
 
 def print_summary(results: dict) -> None:
+    label = results.get("majority_class_label")
+    definition = f"always predicting label {label}, " if label is not None else "always predicting "
     print(
         f"\nval accuracy  {results['val_accuracy']:.4f}   (best step {results['best_step']})\n"
-        f"test accuracy {results['test_accuracy']:.4f}   majority-class baseline {results['majority_class_test_accuracy']:.4f}\n"
+        f"test accuracy {results['test_accuracy']:.4f}   majority-class baseline "
+        f"{results['majority_class_test_accuracy']:.4f} ({definition}the most frequent train label)\n"
         f"run directory {results['workdir']}"
     )
     if results["chance_level"]:

@@ -30,8 +30,18 @@ def default_data_dir() -> Path:
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The data dir to use: the argument if given, else default_data_dir()."""
-    return Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
+    """The data dir to use: the argument if given, else default_data_dir().
+
+    DataError if it (or the first of its parents that exists) is a file: the cache could never be created there.
+    """
+    path = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        source = ("the data dir (--data-dir / config.data.data_dir)" if data_dir else
+                  "$LRA_DATA_DIR" if os.environ.get("LRA_DATA_DIR") else "the cache dir ($XDG_CACHE_HOME/lra)")
+        raise DataError(f"{source} is {path}, but {existing} is a file, not a folder; point it at a folder "
+                        "(it is created if missing)")
+    return path
 
 
 def task_module(task: str):

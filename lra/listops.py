@@ -81,7 +81,11 @@ def evaluate(expression: str) -> int:
     Iterative (an explicit stack) so that depth is not limited by Python's recursion limit.
     Raises ValueError for a malformed expression.
     """
-    tokens = strip_parentheses(expression)
+    return evaluate_tokens(strip_parentheses(expression))
+
+
+def evaluate_tokens(tokens: list[str]) -> int:
+    """Value of an expression already split into tokens (parentheses removed); ValueError if malformed."""
     if not tokens:
         raise ValueError("empty expression")
     frames: list[tuple[str, list[int]]] = []  # open operators and the values of their arguments
@@ -153,11 +157,15 @@ def _parse_row(fields: list[str], path: Path, line_no: int, append_eos: bool):
     return ids, label
 
 
-def read_split(path: str | os.PathLike, *, append_eos: bool = False) -> tuple[list[np.ndarray], np.ndarray]:
+def read_split(path: str | os.PathLike, *, append_eos: bool = False,
+               bad_rows: list | None = None) -> tuple[list[np.ndarray], np.ndarray]:
     """Read one ``basic_<split>.tsv`` file into (token id sequences, labels int32).
 
     Checks the ``Source<TAB>Target`` header, the column count, that targets are integers in 0-9,
     and that every token is in VOCAB. Blank lines are skipped (a trailing one is common).
+    bad_rows: if a list, every row whose expression is malformed (unbalanced brackets, an operator
+    without arguments) or whose label differs from the expression's value is also checked, and
+    appended as (kind, "file, line N: why") with kind "malformed" or "label"; the row is kept.
     """
     path = Path(path)
     sequences, labels = [], []
@@ -172,6 +180,10 @@ def read_split(path: str | os.PathLike, *, append_eos: bool = False) -> tuple[li
                 if not line.strip():
                     continue
                 ids, label = _parse_row(fields, path, line_no, append_eos)
+                if bad_rows is not None:
+                    problem = _check_value(fields[0], label)
+                    if problem:
+                        bad_rows.append((problem[0], f"{path}, line {line_no}: {problem[1]}"))
                 sequences.append(np.asarray(ids, dtype=np.int32))
                 labels.append(label)
     except UnicodeDecodeError as e:
@@ -179,6 +191,17 @@ def read_split(path: str | os.PathLike, *, append_eos: bool = False) -> tuple[li
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     return sequences, np.asarray(labels, dtype=np.int32)
+
+
+def _check_value(source: str, label: int) -> tuple[str, str] | None:
+    """("malformed" | "label", why) when the expression cannot be evaluated or disagrees with its label."""
+    try:
+        value = evaluate(source)
+    except ValueError as e:
+        return "malformed", f"malformed expression ({e})"
+    if value != label:
+        return "label", f"label {label} but the expression's value is {value}"
+    return None
 
 
 def write_tsv(path: str | os.PathLike, rows: list[tuple[str, int]]) -> None:
@@ -400,14 +423,21 @@ RELEASE_FILES = {split: f"basic_{split}.tsv" for split in SPLITS}
 _RELEASE_SUBDIRS = (".", "listops-1000", "lra_release/listops-1000", "lra_release/lra_release/listops-1000")
 
 
-OPTIONS = {"source": "generated", "size": "small", "seed": 0, "release_dir": None, "append_eos": False}
+OPTIONS = {"source": "generated", "size": "small", "seed": 0, "release_dir": None, "append_eos": False,
+           "bad_rows": "error"}
+BAD_ROWS = ("error", "warn")  # what to do with release rows that are malformed or whose label is wrong
 
 
 def make_options(**given) -> dict[str, Any]:
     """Validated, JSON-ready options (what the folder name and manifest record).
 
-    given: any of OPTIONS (source "generated" | "release", size, seed, release_dir, append_eos); size and seed
-    matter only for generated data, release_dir only for release data. Unknown or invalid: DataError.
+    given: any of OPTIONS (source "generated" | "release", size, seed, release_dir, append_eos, bad_rows); size
+    and seed matter only for generated data, release_dir and bad_rows only for release data. Unknown or invalid:
+    DataError.
+    bad_rows (release only): "error" refuses release files with malformed expressions or labels that differ
+    from the expression's value; "warn" keeps those rows as released, prints their count, and records them
+    in the manifest (task_info.bad_rows). It does not change the arrays of a clean release, so it is not
+    part of the folder name.
     """
     o = opts.resolve("ListOps", given, OPTIONS)
     source = opts.choice("ListOps", "source", o["source"], ("generated", "release"))
@@ -416,7 +446,9 @@ def make_options(**given) -> dict[str, Any]:
         size = opts.choice("ListOps", "size", o["size"], sorted(SIZES))
         seed = opts.integer("ListOps", "seed", o["seed"])
         return {"source": source, "size": size, "seed": seed, "append_eos": append_eos}
-    return {"source": source, "release_dir": opts.folder(o["release_dir"]), "append_eos": append_eos}
+    bad_rows = opts.choice("ListOps", "bad_rows", o["bad_rows"], BAD_ROWS)
+    options = {"source": source, "release_dir": opts.folder(o["release_dir"]), "append_eos": append_eos}
+    return options if bad_rows == "error" else {**options, "bad_rows": bad_rows}
 
 
 def dataset_name(options: dict[str, Any]) -> str:
@@ -434,6 +466,8 @@ def command_args(options: dict[str, Any]) -> list[str]:
         args = ["--generate", "--size", options["size"], "--seed", str(options["seed"])]
     else:
         args = ["--release-dir", options["release_dir"] or "PATH/TO/lra_release/listops-1000"]
+        if options.get("bad_rows", "error") != "error":
+            args += ["--bad-rows", options["bad_rows"]]
     return args + (["--append-eos"] if options["append_eos"] else [])
 
 
@@ -486,13 +520,31 @@ def build(options: dict[str, Any], out_dir: Path, log=print) -> dict[str, Any]:
     if options["source"] == "generated":
         max_len = SIZES[options["size"]].max_length - 1 + int(options["append_eos"])
     sequences, labels = {}, {}
+    # Release rows are checked against their value (generated ones are correct by construction).
+    bad = [] if options["source"] == "release" else None
     for split in SPLITS:
-        sequences[split], labels[split] = read_split(paths[split], append_eos=options["append_eos"])
+        sequences[split], labels[split] = read_split(paths[split], append_eos=options["append_eos"], bad_rows=bad)
         if not len(labels[split]):
             raise DataError(f"{paths[split]}: no examples")
+    if bad:
+        info["bad_rows"] = _report_bad_rows(bad, options.get("bad_rows", "error"), log)
     info["source_files"] = {split: str(p) for split, p in paths.items()}
     return {"sequences": sequences, "labels": labels, "vocabulary": list(VOCAB), "input": {"kind": "tokens"},
             "n_classes": N_CLASSES, "max_len": max_len, "info": info}
+
+
+def _report_bad_rows(bad: list[tuple[str, str]], mode: str, log) -> dict[str, Any]:
+    """DataError (mode "error") or a logged warning (mode "warn") counting malformed and mislabelled rows."""
+    malformed = sum(kind == "malformed" for kind, _ in bad)
+    summary = (f"{malformed} release row(s) with a malformed expression (e.g. unbalanced brackets) and "
+               f"{len(bad) - malformed} whose label differs from the expression's value")
+    examples = [where for _, where in bad[:5]]
+    if mode == "error":
+        raise DataError(f"{summary}:\n  " + "\n  ".join(examples)
+                        + ("\n  ..." if len(bad) > 5 else "")
+                        + "\nfix the files, or keep these rows as released with --bad-rows warn")
+    log(f"WARNING: {summary}, kept as released (--bad-rows warn); first: {examples[0]}")
+    return {"malformed": malformed, "label_mismatch": len(bad) - malformed, "examples": examples}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -503,10 +555,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", choices=sorted(SIZES), default="small", help="generated size (default small)")
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     parser.add_argument("--append-eos", action="store_true", help="end every sequence with <eos> (S4/S5)")
+    parser.add_argument("--bad-rows", choices=BAD_ROWS, default="error",
+                        help="release rows with a malformed expression or a label that differs from the "
+                             "expression's value: refuse the files (error, default) or keep them and warn")
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Options from parsed CLI flags."""
     if args.generate:
         return make_options(source="generated", size=args.size, seed=args.seed, append_eos=args.append_eos)
-    return make_options(source="release", release_dir=args.release_dir, append_eos=args.append_eos)
+    return make_options(source="release", release_dir=args.release_dir, append_eos=args.append_eos,
+                        bad_rows=args.bad_rows)

@@ -115,3 +115,16 @@ def test_rejects_unknown_options():
         ResidualBlock(Identity(), H, activation="relu", rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="norm"):
         ResidualBlock(Identity(), H, norm="group", rngs=nnx.Rngs(0))
+
+
+def test_masked_batchnorm_variance_survives_large_channel_means():
+    """Channels whose mean is 1e3-1e4 times their spread: E[x^2] - E[x]^2 in float32 would lose the variance."""
+    offsets = jnp.array([0.0, 1e3, 1e4, -3e3])
+    x = jax.random.normal(jax.random.key(2), (B, L, 4)) + offsets
+    lengths = jnp.array([L, 5, 2])
+    mask = jnp.arange(L)[None] < lengths[:, None]
+    norm = MaskedNorm("batch", 4, rngs=nnx.Rngs(0))
+    norm.train()
+    y_valid = np.asarray(norm(x, mask))[np.asarray(mask)]
+    np.testing.assert_allclose(y_valid.std(0), 1.0, rtol=1e-2)
+    np.testing.assert_allclose(y_valid.mean(0), 0.0, atol=1e-2)

@@ -1,7 +1,11 @@
 """Checkpoint flattening and the latest/best managers (experiments/checkpointing.py)."""
+import shutil
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from experiments import checkpointing
 
@@ -88,3 +92,37 @@ def test_restore_rejects_a_state_whose_step_disagrees_with_its_metadata(tmp_path
     else:
         raise AssertionError("an inconsistent checkpoint was restored")
     ckpts.close()
+
+
+def test_a_failed_background_save_is_reported_at_the_next_poll_with_the_last_good_step(tmp_path):
+    ckpts = checkpointing.Checkpoints(tmp_path, async_save=True)
+    ckpts.save("latest", 1, example_state(), {"step": 1})
+    ckpts.wait()
+    # The metadata is serialised in orbax's background thread: an unserialisable value fails there.
+    ckpts.save("latest", 3, example_state(), {"step": 3, "bad": object()})
+    with pytest.raises(checkpointing.CheckpointSaveError) as failure:
+        for _ in range(200):  # poll never blocks; the trainer calls it at every log step
+            ckpts.poll()
+            time.sleep(0.05)
+    message = str(failure.value)
+    assert "latest/3 failed" in message and "not JSON serializable" in message
+    assert "last complete checkpoint is step 1" in message
+    ckpts.close()
+
+
+def test_a_save_that_cannot_create_its_folder_fails_at_once(tmp_path):
+    ckpts = checkpointing.Checkpoints(tmp_path, async_save=True)
+    ckpts.save("latest", 1, example_state(), {"step": 1})
+    ckpts.wait()
+    shutil.rmtree(tmp_path / "latest")
+    (tmp_path / "latest").write_text("not a folder")  # as a full disk or a read-only mount would refuse it
+    start = time.perf_counter()
+    with pytest.raises(checkpointing.CheckpointSaveError, match="latest/3 failed: NotADirectoryError"):
+        ckpts.save("latest", 3, example_state(), {"step": 3})
+    ckpts.close()
+    assert time.perf_counter() - start < 30  # orbax's background directory creation would wait ~5 min at exit
+
+
+def test_keeping_no_latest_checkpoint_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="cannot resume"):
+        checkpointing.Checkpoints(tmp_path, keep=0)

@@ -213,3 +213,45 @@ def test_breadth_first_generator_matches_recursive_distribution():
     for k in (3, 5, 9):  # a few points of the length distribution
         assert abs(np.mean(ours <= k) - np.mean(ref <= k)) < 0.015
 
+
+
+BAD_RELEASE = (
+    "Source\tTarget\r\n"
+    "( ( ( [MAX 2 ) 9 ) ] )\t9\r\n"  # fine
+    "( ( ( [MAX 2 ) 9 ) ] )\t3\r\n"  # label differs from the value (9)
+    "( ( ( [MIN 4 ) 7 ) \t4\r\n"  # unbalanced: the operator is never closed
+    "( ( ( [SM 5 ) 3 ) ] ) ]\t8\r\n"  # unbalanced: one ']' too many
+)
+
+
+def test_reader_counts_malformed_and_mislabelled_rows(tmp_path):
+    path = write_text(tmp_path / "basic_train.tsv", BAD_RELEASE)
+    bad = []
+    sequences, labels = listops.read_split(path, bad_rows=bad)
+    assert len(sequences) == 4 and labels.tolist() == [9, 3, 4, 8]  # rows kept as released
+    assert [kind for kind, _ in bad] == ["label", "malformed", "malformed"]
+    assert f"{path}, line 3: label 3 but the expression's value is 9" in bad[0][1]
+    assert "line 4: malformed expression" in bad[1][1] and "line 5" in bad[2][1]
+    assert listops.read_split(path)[1].tolist() == [9, 3, 4, 8]  # without bad_rows: no value checks
+
+
+@pytest.mark.parametrize("mode", ["error", "warn"])
+def test_release_build_refuses_or_warns_about_bad_rows(tmp_path, mode):
+    release = tmp_path / "listops-1000"
+    release.mkdir()
+    write_text(release / "basic_train.tsv", BAD_RELEASE)
+    for split in ("val", "test"):
+        write_text(release / f"basic_{split}.tsv", "Source\tTarget\n[MIN 1 2 ]\t1\n")
+    options = listops.make_options(source="release", release_dir=release, bad_rows=mode)
+    out = tmp_path / "out"
+    out.mkdir()
+    logged = []
+    if mode == "error":
+        with pytest.raises(DataError, match=r"2 release row\(s\) with a malformed .* and 1 whose label differs") as e:
+            listops.build(options, out, log=logged.append)
+        assert "--bad-rows warn" in str(e.value) and "basic_train.tsv, line 3" in str(e.value)
+    else:
+        built = listops.build(options, out, log=logged.append)
+        assert built["info"]["bad_rows"]["malformed"] == 2 and built["info"]["bad_rows"]["label_mismatch"] == 1
+        assert any(m.startswith("WARNING: 2 release row(s)") for m in logged)
+        assert listops.command_args(options)[-2:] == ["--bad-rows", "warn"]

@@ -1,0 +1,223 @@
+"""User errors and conveniences of the command line (experiments/train.py, validation.py, runlog.py, configs).
+
+Every user error is one `error:` line naming the key or file and the fix, exit code 2, no traceback, and no run
+directory left behind. The checks themselves are tested in-process; a few end-to-end runs of the CLI (each stops
+before anything is compiled) check the wiring.
+"""
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments import runlog, validation
+from experiments.configs import lru
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cli(*args, env=None, module="experiments.train"):
+    e = dict(os.environ, JAX_PLATFORMS="cpu", **(env or {}))
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=e, capture_output=True, text=True,
+                          timeout=300)
+
+
+def assert_user_error(proc, *needles):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, (needle, proc.stderr)
+
+
+def smoke_config(**overrides):
+    config = lru.get_config("listops_smoke")
+    config.unlock()
+    for key, value in overrides.items():
+        node = config
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    return config
+
+
+# ------------------------------------------------------------------------------------------- validation (in-process)
+
+
+@pytest.mark.parametrize("key", validation.TRAIN_COUNTS)
+@pytest.mark.parametrize("value", [0, -3])
+def test_every_count_and_interval_must_be_positive(key, value):
+    with pytest.raises(validation.ConfigError, match=rf"config\.train\.{key}={value}: must be an integer >= 1"):
+        validation.check_train(smoke_config(**{f"train.{key}": value}).train)
+
+
+def test_keep_checkpoints_zero_explains_that_resume_needs_one():
+    with pytest.raises(validation.ConfigError, match="could not resume"):
+        validation.check_config(smoke_config(**{"train.keep_checkpoints": 0}))
+
+
+def test_the_int32_step_counter_can_never_wrap():
+    with pytest.raises(validation.ConfigError, match=r"2\*\*31 - 1"):
+        validation.check_train(smoke_config(**{"train.num_steps": 2**31 - 1}).train)
+    validation.check_train(smoke_config(**{"train.num_steps": 2**31 - 2}).train)  # the largest allowed
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("optim.lr", -1e-3, "config.optim.lr=-0.001: must be a finite number > 0"),
+    ("optim.lr", float("nan"), "config.optim.lr=nan"),
+    ("optim.weight_decay", -0.1, "config.optim.weight_decay=-0.1"),
+    ("optim.grad_clip", 0.0, "config.optim.grad_clip=0.0"),
+    ("optim.b2", 1.0, "config.optim.b2=1.0: must be in [0, 1)"),
+    ("optim.warmup_steps", -1, "config.optim.warmup_steps=-1"),
+    ("optim.warmup_steps", 3001, "warmup_steps=3001 is larger than config.train.num_steps=3000"),
+    ("model.d_model", 0, "config.model.d_model=0"),
+    ("model.dropout", 1.0, "config.model.dropout=1.0"),
+])
+def test_optimiser_and_model_values(key, value, needle):
+    with pytest.raises(validation.ConfigError) as e:
+        validation.check_config(smoke_config(**{key: value}))
+    assert needle in str(e.value)
+
+
+def test_warmup_equal_to_num_steps_is_allowed():
+    validation.check_config(smoke_config(**{"optim.warmup_steps": 3000}))
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("parameterization", "foo", "parameterization must be one of"),
+    ("r_min", 0.95, "need 0 <= r_min < r_max <= 1"),
+    ("scan_method", "fast", "method='fast' is not one of"),
+    ("d_state", 0, "ZeroDivisionError"),
+])
+def test_layer_arguments_are_checked_by_building_the_layer_abstractly(key, value, needle):
+    with pytest.raises(validation.ConfigError) as e:
+        validation.check_config(smoke_config(**{f"model.layer_args.{key}": value}))
+    message = str(e.value)
+    assert message.startswith("config.model.layer_args are not valid for layer 'lru'") and needle in message
+    assert f"{key}={value!r}" in message
+
+
+def test_unknown_layer_argument_and_unknown_layer():
+    config = smoke_config()
+    config.model.layer_args["colour"] = "red"
+    with pytest.raises(validation.ConfigError, match="unexpected keyword argument 'colour'"):
+        validation.check_config(config)
+    with pytest.raises(validation.ConfigError, match="config.model.layer='lstm' is not a layer family"):
+        validation.check_config(smoke_config(**{"model.layer": "lstm"}))
+
+
+def test_the_shipped_configs_are_valid():
+    for variant in lru.VARIANTS:
+        validation.check_config(lru.get_config(variant))
+
+
+# ----------------------------------------------------------------------------------------- run directory (in-process)
+
+
+def test_a_workdir_lock_names_the_holder_and_dies_with_it(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from experiments import runlog; runlog.WorkdirLock(Path(sys.argv[1])); "
+                               "print('locked', flush=True); time.sleep(600)", str(tmp_path)],
+                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(runlog.RunDirError, match=rf"in use by another trainer \(PID {holder.pid}\)"):
+            runlog.WorkdirLock(tmp_path)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    runlog.WorkdirLock(tmp_path).release()  # a killed holder leaves nothing stuck
+
+
+def test_a_resumed_log_drops_test_rows_of_a_cut_off_final_evaluation(tmp_path):
+    lines = [{"step": 10, "split": "train", "loss": 1.0}, {"step": 20, "split": "val", "accuracy": 0.5},
+             {"step": 20, "split": "test", "accuracy": 0.4}, {"step": 30, "split": "train", "loss": 0.5}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    log = runlog.MetricsLog(tmp_path, resume_step=20)
+    log.close()
+    kept = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert kept == lines[:2]
+
+
+def test_changing_num_steps_of_a_run_is_refused_with_the_reason(tmp_path):
+    config = smoke_config()
+    (tmp_path / "config.json").write_text(json.dumps({**config.to_dict(), "dataset": {"folder": "/x"}}))
+    runlog.check_config(tmp_path, config.to_dict())  # the same config (the data record is not compared)
+    with pytest.raises(runlog.RunDirError, match="learning-rate schedule"):
+        runlog.check_config(tmp_path, smoke_config(**{"train.num_steps": 6000}).to_dict())
+
+
+def test_progress_line_has_elapsed_and_eta_and_long_evaluations_report():
+    stream = io.StringIO()
+    progress = runlog.Progress(100, stream=stream)
+    progress.start_pace(0)
+    time.sleep(0.05)
+    progress.update(50, dict(steps_per_s=10.0, loss=1.0, accuracy=0.5), elapsed_s=3725)
+    line = stream.getvalue()
+    assert "elapsed 1h02m05s" in line and "ETA 0s" in line
+    progress.EVAL_EVERY_S = 0.0
+    assert list(progress.batches(iter(range(3)), 3, "evaluating val")) == [0, 1, 2]
+    assert "evaluating val: 1/3 batches" in stream.getvalue() and "left" in stream.getvalue()
+
+
+# -------------------------------------------------------------------------------------------- the CLI, end to end
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ("experiments/configs/lru.py:listop", "unknown variant 'listop' for lru.py; choose one of: listops"),
+    ("experiments/configs/s4.py:listops", "no config file experiments/configs/s4.py"),
+])
+def test_config_file_and_variant_errors(tmp_path, spec, needle):
+    proc = cli("--config", spec, "--workdir", str(tmp_path / "run"))
+    assert_user_error(proc, needle)
+    assert not (tmp_path / "run").exists()
+
+
+def test_invalid_values_stop_before_anything_is_built(tmp_path):
+    proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--workdir", str(tmp_path / "run"),
+               "--config.train.eval_every=0")
+    assert_user_error(proc, "config.train.eval_every=0: must be an integer >= 1")
+    proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--workdir", str(tmp_path / "run"),
+               "--config.model.layer_args.r_min=0.95")
+    assert_user_error(proc, "config.model.layer_args are not valid for layer 'lru'", "r_min=0.95")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_data_dir_that_is_a_file(tmp_path):
+    (tmp_path / "data").write_text("")
+    proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--workdir", str(tmp_path / "run"),
+               env={"LRA_DATA_DIR": str(tmp_path / "data")})
+    assert_user_error(proc, "$LRA_DATA_DIR is", "is a file, not a folder")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_second_trainer_on_a_workdir_in_use_is_refused(tmp_path):
+    lock = runlog.WorkdirLock(tmp_path)
+    try:
+        proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--workdir", str(tmp_path))
+    finally:
+        lock.release()
+    assert_user_error(proc, f"is in use by another trainer (PID {os.getpid()})")
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_list_configs_and_dry_run(tmp_path):
+    listing = cli(module="experiments.configs")
+    assert listing.returncode == 0 and "experiments/configs/lru.py" in listing.stdout
+    assert "variants: listops, listops_smoke" in listing.stdout
+    proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--dry-run", "--config.optim.lr=0.002")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "lr: 0.002" in proc.stdout and "config is valid" in proc.stdout
+    proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--dry-run", "--config.optim.lr=-1")
+    assert_user_error(proc, "config.optim.lr=-1.0")
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 1}))
+    proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--dry-run", "--workdir", str(tmp_path))
+    assert_user_error(proc, "holds a run with another config")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]  # a dry run writes nothing
