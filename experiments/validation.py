@@ -61,9 +61,11 @@ def check_optim(optim, num_steps: int) -> None:
     for key in ("b1", "b2"):
         if key in optim:
             _require(_is_number(optim[key]) and 0 <= optim[key] < 1, f"optim.{key}", optim[key], "in [0, 1)")
-    for key in ("eps", "grad_clip"):
-        if key in optim:
-            _require(_is_number(optim[key]) and optim[key] > 0, f"optim.{key}", optim[key], "a finite number > 0")
+    if "eps" in optim:
+        _require(_is_number(optim.eps) and optim.eps > 0, "optim.eps", optim.eps, "a finite number > 0")
+    if "grad_clip" in optim:
+        _require(_is_number(optim.grad_clip) and optim.grad_clip >= 0, "optim.grad_clip", optim.grad_clip,
+                 "a finite number >= 0 (0 turns clipping off)")
     _require(_is_int(optim.warmup_steps) and optim.warmup_steps >= 0, "optim.warmup_steps", optim.warmup_steps,
              "an integer >= 0")
     if optim.warmup_steps > num_steps:

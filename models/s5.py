@@ -76,26 +76,28 @@ class S5(nnx.Module):
         f32 = lambda x: jnp.asarray(x, jnp.float32)
         self.Lambda_re, self.Lambda_im = RecurrentParam(f32(Lambda.real)), RecurrentParam(f32(Lambda.imag))
         lecun = jax.nn.initializers.lecun_normal()  # truncated normal, variance 1 / fan_in
-        B = Vinv @ np.asarray(lecun(rngs.params(), (P, H)), np.float64)  # fan_in over P, as S5's code
+        # jnp (complex64), not NumPy: the layer must also build under jax.eval_shape (config validation).
+        V, Vinv = jnp.asarray(V, jnp.complex64), jnp.asarray(Vinv, jnp.complex64)
+        B = Vinv @ lecun(rngs.params(), (P, H))  # fan_in over P, as S5's code
         self.B_re, self.B_im = RecurrentParam(f32(B.real)), RecurrentParam(f32(B.imag))
         u = jax.random.uniform(rngs.params(), (P // 2,), jnp.float32)
         log_dt = math.log(dt_min) + u * (math.log(dt_max) - math.log(dt_min))
         self.log_dt = nnx.Param(log_dt) if dt_global else RecurrentParam(log_dt)
-        C = np.concatenate([self._init_C(C_init, H, P, V, rngs) for _ in range(n_dirs)], axis=1)
+        C = jnp.concatenate([self._init_C(C_init, H, P, V, rngs) for _ in range(n_dirs)], axis=1)
         self.C_re, self.C_im = nnx.Param(f32(C.real)), nnx.Param(f32(C.imag))
         self.D = nnx.Param(jax.random.normal(rngs.params(), (H,)))
 
     @staticmethod
     def _init_C(C_init, H, P, V, rngs):
-        """One direction's C (H, P/2) complex128."""
+        """One direction's C (H, P/2) complex64."""
         if C_init == "complex_normal":
-            return np.asarray(jax.random.normal(rngs.params(), (H, P // 2, 2)) @ jnp.array([1, 1j]) / math.sqrt(2))
+            return jax.random.normal(rngs.params(), (H, P // 2, 2)) @ jnp.array([1, 1j]) / math.sqrt(2)
         lecun = jax.nn.initializers.lecun_normal()  # fan_in: axis -2 times the leading axes
         if C_init == "trunc_standard_normal":  # per row of C: variance 1/P (iid, so drawn as one (P, 2H) array)
-            C0 = np.asarray(lecun(rngs.params(), (P, 2 * H)), np.float64).T.reshape(H, 2, P).transpose(0, 2, 1)
+            C0 = lecun(rngs.params(), (P, 2 * H)).T.reshape(H, 2, P).transpose(0, 2, 1)
         else:  # the whole (H, P, 2) array: variance 1/(H P)
-            C0 = np.asarray(lecun(rngs.params(), (H, P, 2)), np.float64)
-        return (C0 @ np.array([1, 1j])) @ V
+            C0 = lecun(rngs.params(), (H, P, 2))
+        return (C0 @ jnp.array([1, 1j], jnp.complex64)) @ V
 
     def discrete(self):
         """(Lambda_bar (P/2,), B_bar (P/2, H)) complex64 with this layer's discretisation."""

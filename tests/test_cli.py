@@ -73,7 +73,7 @@ def test_the_int32_step_counter_can_never_wrap():
     ("optim.lr", -1e-3, "config.optim.lr=-0.001: must be a finite number > 0"),
     ("optim.lr", float("nan"), "config.optim.lr=nan"),
     ("optim.weight_decay", -0.1, "config.optim.weight_decay=-0.1"),
-    ("optim.grad_clip", 0.0, "config.optim.grad_clip=0.0"),
+    ("optim.grad_clip", -1.0, "config.optim.grad_clip=-1.0: must be a finite number >= 0 (0 turns clipping off)"),
     ("optim.b2", 1.0, "config.optim.b2=1.0: must be in [0, 1)"),
     ("optim.warmup_steps", -1, "config.optim.warmup_steps=-1"),
     ("optim.warmup_steps", 3001, "warmup_steps=3001 is larger than config.train.num_steps=3000"),
