@@ -359,8 +359,9 @@ def main(argv=None) -> int:
             continue
         seconds, how = estimates[run.name]
         info = runs_lib.read_run(runs_dir / run.name) if (runs_dir / run.name / "config.json").exists() else None
+        ckpt = runs_lib.latest_checkpoint_step(runs_dir / run.name)
         state = "finished" if info and info.status == "done" else \
-            (f"resumes at step {info.step}/{steps[run.name]}" if info and info.step else f"{steps[run.name]} steps")
+            (f"resumes at step {ckpt}/{steps[run.name]}" if ckpt else f"{steps[run.name]} steps")
         extra = " ".join(f"--config.{k}={v}" for k, v in run.overrides.items())
         print(f"  {run.name:<44s} {run.config_spec} {extra} [{run.scale}] {state}; ~{fmt_s(seconds)} ({how})")
     known = [s for s, _ in estimates.values() if s is not None]
@@ -394,7 +395,11 @@ def run_suite(runs, runs_dir, steps, unavailable, rates, args, set_lock) -> int:
             print(f"[{i + 1}/{len(todo)}] {run.name}: finished before, skipped: {describe(existing)}", flush=True)
             continue
         seconds, how = estimate(run, run_dir, steps[run.name], rates)
-        resume = f", resuming at step {existing.step}" if existing is not None and existing.step else ""
+        resume = ""
+        if existing is not None:
+            ckpt = runs_lib.latest_checkpoint_step(run_dir)
+            resume = f", resuming from its checkpoint at step {ckpt}" if ckpt else \
+                f", restarting (no complete checkpoint; it had logged step {existing.step})"
         print(f"[{i + 1}/{len(todo)}] {run.name}: {run.config_spec}{resume}; ~{fmt_s(seconds)} ({how}); "
               f"suite ~{fmt_s((seconds or 0) + eta_after(i))} left", flush=True)
         try:

@@ -123,6 +123,15 @@ def expected_runs(runs_dir) -> list[RunInfo]:
             for r in _read_json(path)["runs"]]
 
 
+def latest_checkpoint_step(run_dir) -> int | None:
+    """The step of the newest complete checkpoint in <run_dir>/checkpoints/latest (what a rerun resumes from).
+
+    Orbax renames a checkpoint folder to its bare step number only once it is complete."""
+    folder = Path(run_dir) / "checkpoints" / "latest"
+    steps = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
+    return max(steps, default=None)
+
+
 # --------------------------------------------------------------------------------------------- trained models
 
 

@@ -129,7 +129,9 @@ def test_sigkill_then_rerun_finishes_without_redoing_and_reports_failures(tmp_pa
     proc = subprocess.Popen(driver(suite, runs_dir, data_dir), cwd=REPO, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        assert wait_for(lambda: train_step(b) >= 20 or proc.poll() is not None, 600), "run b never reached step 20"
+        # Killed mid-run once it has a complete checkpoint (orbax names the folder by its step when complete).
+        assert wait_for(lambda: (runs.latest_checkpoint_step(b) or 0) >= 10 and train_step(b) >= 20
+                        or proc.poll() is not None, 600), "run b never reached a checkpoint"
         assert proc.poll() is None, "the driver ended before it could be killed"
         trainer_pid = json.loads((runs_dir / ".reproduce.lock").read_text())["trainer"]
         proc.send_signal(signal.SIGKILL)
@@ -141,18 +143,20 @@ def test_sigkill_then_rerun_finishes_without_redoing_and_reports_failures(tmp_pa
     assert (a / "results.json").exists() and not (b / "results.json").exists() and not c.exists()
     a_results = (a / "results.json").read_bytes()
     a_mtime = (a / "results.json").stat().st_mtime_ns
+    checkpoint = runs.latest_checkpoint_step(b)
 
     rerun = subprocess.run(driver(suite, runs_dir, data_dir), cwd=REPO, env=env(), capture_output=True, text=True,
                            timeout=900)
     out = rerun.stdout
     assert rerun.returncode == 1, out + rerun.stderr
     assert "[1/3] a-seed0: finished before, skipped" in out
-    assert "[2/3] b-seed0" in out and "resuming at step" in out
+    assert f"[2/3] b-seed0: experiments/configs/lru.py:listops_smoke, resuming from its checkpoint at step " \
+           f"{checkpoint}" in out
     assert "2/3 runs done, 1 failed" in out
     assert "FAILED       c-seed0: FAILED (user or data error, exit code 2)" in out and "does not exist" in out
     # Nothing redone: run a untouched; run b resumed from its checkpoint and finished with each step logged once.
     assert (a / "results.json").read_bytes() == a_results and (a / "results.json").stat().st_mtime_ns == a_mtime
-    assert "resuming from step" in (b / "train.log").read_text()
+    assert f"resuming from step {checkpoint}" in (b / "train.log").read_text()
     steps = [r["step"] for r in runs.read_metrics(b, "train")]
     assert steps == list(range(5, 301, 5))
     info_b, info_c = runs.read_run(b), runs.read_run(c)
