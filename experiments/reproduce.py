@@ -400,8 +400,9 @@ def run_suite(runs, runs_dir, steps, unavailable, rates, args, set_lock) -> int:
             ckpt = runs_lib.latest_checkpoint_step(run_dir)
             resume = f", resuming from its checkpoint at step {ckpt}" if ckpt else \
                 f", restarting (no complete checkpoint; it had logged step {existing.step})"
+        n_done = sum(r.status == "done" for r in results.values())
         print(f"[{i + 1}/{len(todo)}] {run.name}: {run.config_spec}{resume}; ~{fmt_s(seconds)} ({how}); "
-              f"suite ~{fmt_s((seconds or 0) + eta_after(i))} left", flush=True)
+              f"{n_done}/{len(todo)} runs done, suite ~{fmt_s((seconds or 0) + eta_after(i))} left", flush=True)
         try:
             info, wall_s = run_one(run, run_dir, args.data_dir, set_lock, progress_every=args.progress_every,
                                    num_steps=steps[run.name], eta_after=lambda: eta_after(i))

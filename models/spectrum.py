@@ -30,10 +30,21 @@ def lru_eigenvalues(layer) -> np.ndarray:
     return np.asarray(layer.lam())
 
 
-# TODO(lead, once models/s4d.py and models/s5.py are on main): add their entries here, e.g.
-#   "s4d": lambda layer: zoh(<A (H, N) complex>, <dt (H, 1)>), "s5": lambda layer: zoh(<Lambda (P,)>, <dt (P,)>)
-# with the parameter names those files use; tests/test_spectrum.py then checks them against their own step().
-SPECTRA = {"lru": lru_eigenvalues}
+def s4d_eigenvalues(layer) -> np.ndarray:
+    """S4D's Abar = exp(dt A) (ZOH), (H, N/2): its discretize() returns (dt A, Abar, Bbar)."""
+    return np.asarray(layer.discretize()[1])
+
+
+def s5_eigenvalues(layer) -> np.ndarray:
+    """S5's Lambda_bar (P/2,), ZOH or bilinear as the layer is configured: its discrete() returns (Lambda_bar, B_bar)."""
+    return np.asarray(layer.discrete()[0])
+
+
+# LAYERS name -> (layer -> its discrete-time eigenvalues). An entry is used only for a family registered in
+# models.LAYERS; the s4d and s5 entries were written against those families' branch (discretize(), discrete())
+# and are checked by tests/test_spectrum.py (one step with zero input multiplies the state by them) once merged.
+# Not here: the dense RNN rungs (models/rnn.py): eig(A) is only the linearisation at h = 0 of a non-linear RNN.
+SPECTRA = {"lru": lru_eigenvalues, "s4d": s4d_eigenvalues, "s5": s5_eigenvalues}
 
 
 def family_of(layer) -> str | None:
@@ -53,11 +64,11 @@ def recurrent_layers(model: nnx.Module) -> list[tuple[str, nnx.Module]]:
 def eigenvalues(model: nnx.Module) -> dict[str, np.ndarray]:
     """{layer path: eigenvalues (flattened, complex128)} for every recurrent layer of `model`.
 
-    ValueError if the model has a layer of a registered family (models.LAYERS) without an entry in SPECTRA, or
-    no recurrent layer at all (e.g. a Transformer), so that a missing family is never silently skipped.
+    ValueError if the model has a recurrent layer (one with a step mode) of a family without an entry in SPECTRA,
+    or no recurrent layer at all (e.g. a Transformer), so that a missing family is never silently skipped.
     """
-    missing = sorted({family_of(n) for _, n in nnx.iter_graph(model)
-                      if isinstance(n, nnx.Module) and family_of(n) and family_of(n) not in SPECTRA})
+    missing = sorted({family_of(n) for _, n in nnx.iter_graph(model) if isinstance(n, nnx.Module)
+                      and family_of(n) and family_of(n) not in SPECTRA and hasattr(n, "step")})
     if missing:
         raise ValueError(f"no eigenvalue function for layer families {missing}: add one to models.spectrum.SPECTRA")
     layers = recurrent_layers(model)
