@@ -411,8 +411,9 @@ def render(runs_dir, fmt: str = "md") -> str:
 
 
 def plot(runs_dir, out_path) -> Path:
-    """A PNG per runs directory: accuracy per task per model (bars, seed std as error bars), one panel per scale
-    (and one for the ladder), published full-scale values marked with black ticks (FAIL at 50, marked 'F')."""
+    """A PNG per runs directory: accuracy per task per model (bars labelled with the mean, seed std as error bars;
+    FAIL / missing / failed written where there is no bar), one panel per scale (and one for the ladder) over the
+    tasks that panel's runs cover, published full-scale values marked with black ticks (FAIL at 50, marked 'F')."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -428,26 +429,30 @@ def plot(runs_dir, out_path) -> Path:
     fig, axes = plt.subplots(len(panels), 1, figsize=(11, 3.6 * len(panels)), squeeze=False)
     for ax, (scale, lad) in zip(axes[:, 0], panels):
         keys = [k for k in _family_order(groups) if k[0] == scale and (k[1] == LADDER_FAMILY) == lad]
+        tasks = [t for t in TASKS if any(t in groups[k] for k in keys)]  # the tasks this panel's suite has
         width = 0.8 / len(keys)
         for i, key in enumerate(keys):
             cells = groups[key]
-            xs = np.arange(len(TASKS)) + (i - (len(keys) - 1) / 2) * width
-            means = [cells[t].mean if t in cells and cells[t].mean is not None else np.nan for t in TASKS]
-            stds = [cells[t].std if t in cells and cells[t].std is not None else 0.0 for t in TASKS]
+            xs = np.arange(len(tasks)) + (i - (len(keys) - 1) / 2) * width
+            means = [cells[t].mean if t in cells and cells[t].mean is not None else np.nan for t in tasks]
+            stds = [cells[t].std if t in cells and cells[t].std is not None else 0.0 for t in tasks]
             label = f"{key[1]}:{key[2]}" if key[2] else key[1]
             ax.bar(xs, means, width * 0.9, yerr=stds, capsize=2, label=f"{label} (ours, {scale})")
             pub = ladder.get(key[2]) if lad else published.get(key[1])
-            for x, t in zip(xs, TASKS):
+            for x, t, m, sd in zip(xs, tasks, means, stds):
+                status = cells[t].status() if t in cells else "missing"
+                label = f"{m:.1f}" if not np.isnan(m) else status
+                ax.text(x, (0 if np.isnan(m) else m + sd) + 1.5, label, ha="center", fontsize=6, va="bottom")
                 p = pub[t] if pub else None
                 if p is not None and p.value is not None and p.comparable:
                     ax.plot([x - width * 0.45, x + width * 0.45], [p.value, p.value], color="black", lw=2)
                     if p.fail:
                         ax.text(x, p.value + 1, "F", ha="center", fontsize=7)
-        ax.set_xticks(np.arange(len(TASKS)), [TASK_TITLES[t] for t in TASKS])
+        ax.plot([], [], color="black", lw=2, label="published (full scale)")
+        ax.set_xticks(np.arange(len(tasks)), [TASK_TITLES[t] for t in tasks])
         ax.set_ylabel("test accuracy (%)")
         ax.set_ylim(0, 100)
-        ax.set_title(SCALE_TITLES[scale].split(" -- ")[0] + (" -- LRU ablation ladder" if lad else "")
-                     + "; black ticks: published (full scale)", fontsize=9)
+        ax.set_title(SCALE_TITLES[scale].split(" -- ")[0] + (" -- LRU ablation ladder" if lad else ""), fontsize=9)
         ax.legend(fontsize=7, ncol=2, loc="upper left")
     fig.tight_layout()
     out_path = Path(out_path)
