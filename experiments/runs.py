@@ -34,7 +34,7 @@ class RunInfo:
     task: str
     seed: int
     scale: str  # one of SCALES
-    status: str  # "done" | "failed" | "incomplete" | "not started" | "missing"
+    status: str  # "done" | "failed" | "incomplete" | "not started" | "missing" | "not available"
     results: dict | None = None
     failure: dict | None = None
     step: int = 0  # last logged training step
@@ -114,12 +114,14 @@ def find_runs(runs_dir) -> list[RunInfo]:
 
 
 def expected_runs(runs_dir) -> list[RunInfo]:
-    """The runs the suite in runs_dir expects (from suite.json), as status "missing"; [] without suite.json."""
+    """The runs the suite in runs_dir expects (from suite.json), as status "missing" (or "not available": the
+    config did not exist when the suite ran); [] without suite.json."""
     path = Path(runs_dir) / SUITE_FILE
     if not path.exists():
         return []
     return [RunInfo(path=Path(runs_dir) / r["name"], name=r["name"], family=r["family"], option=r.get("option"),
-                    task=r["task"], seed=int(r["seed"]), scale=r["scale"], status="missing")
+                    task=r["task"], seed=int(r["seed"]), scale=r["scale"],
+                    status="missing" if r.get("available", True) else "not available")
             for r in _read_json(path)["runs"]]
 
 

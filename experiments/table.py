@@ -169,7 +169,9 @@ class Cell:
             return "done"
         if self.fail:
             return "FAIL"
-        if not self.runs or all(r.status == "missing" for r in self.runs):
+        if self.runs and all(r.status == "not available" for r in self.runs):
+            return "not available"
+        if not self.runs or all(r.status in ("missing", "not available") for r in self.runs):
             return "missing"
         if self.count("failed"):
             return "failed"
@@ -184,13 +186,13 @@ class Cell:
             if self.n_chance:
                 notes.append(f"{self.n_chance} at chance")
         else:
-            out = {"FAIL": "FAIL (diverged)", "missing": "missing", "failed": "failed",
-                   "incomplete": "running"}[self.status()]
+            out = {"FAIL": "FAIL (diverged)", "missing": "missing", "not available": "missing (config not available)",
+                   "failed": "failed", "incomplete": "running"}[self.status()]
         n_failed = self.count("failed")
         if n_failed and (acc or self.status() == "failed"):
             kinds = sorted({r.failure.get("kind", "?") for r in self.runs if r.status == "failed"})
             notes.append(f"{n_failed} failed: {', '.join(kinds)}")
-        pending = [r for r in self.runs if r.status in ("incomplete", "not started", "missing")]
+        pending = [r for r in self.runs if r.status in ("incomplete", "not started", "missing", "not available")]
         if pending and acc:
             notes.append(f"{len(pending)} not finished")
         elif self.status() == "incomplete":

@@ -98,13 +98,16 @@ def test_expected_runs_from_suite_json_and_partial_seeds(tmp_path):
     expected = [dict(name=f"lru-listops_smoke-seed{s}", family="lru", task="listops", seed=s, scale="mini")
                 for s in range(3)]
     expected.append(dict(name="s4d-pathfinder_smoke-seed0", family="s4d", task="pathfinder", seed=0, scale="mini"))
+    expected.append(dict(name="s5-listops_smoke-seed0", family="s5", task="listops", seed=0, scale="mini",
+                         available=False))
     (tmp_path / "suite.json").write_text(json.dumps(dict(runs=expected)))
     rows = csv_rows(tmp_path)
     lst = rows[("mini", "lru", "listops")]
     assert lst["n_done"] == "1" and lst["n_expected"] == "3" and lst["std"] == ""
     assert rows[("mini", "s4d", "pathfinder")]["status"] == "missing"
+    assert rows[("mini", "s5", "listops")]["status"] == "not available"
     md = table.render(tmp_path, "md")
-    assert "50.00 (n=1/3) [2 not finished]" in md
+    assert "50.00 (n=1/3) [2 not finished]" in md and "missing (config not available)" in md
 
 
 def test_failed_and_chance_runs_are_shown(tmp_path):
