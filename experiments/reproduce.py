@@ -61,7 +61,8 @@ SUITES = {
 # Measured on the shared 2-core development CPU (noisy: up to 8 processes share it); "*" = any.
 STEP_RATE_ESTIMATES = {
     ("lru", "listops", "mini"): (25.0, "measured: lru listops_smoke, 2-core CPU (README)"),
-    ("lru", "listops", "full"): (0.9, "measured: lru listops, 2-core CPU, shared machine"),
+    # 31 CPU-seconds per step measured (user+sys, 3 steps, load average ~20): 16-31 s per step on 2 idle cores.
+    ("lru", "listops", "full"): (1 / 23, "from 31 CPU-s/step measured for lru listops on the 2-core CPU"),
     ("*", "*", "mini"): (20.0, "guess: a mini run on a 2-core CPU"),
 }
 START_UP_S = {"mini": 25.0, "full": 60.0}  # process start, data load, compile, evaluations (estimate)
