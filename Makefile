@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-WORKDIR ?= runs/lru_listops_smoke
+RUNS_DIR ?= runs/mini
 # Test workers: the suite is dominated by XLA compiles, which parallelise well over processes.
 PYTEST_WORKERS ?= 2
 
@@ -17,9 +17,12 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-# The main job: generate small ListOps offline, train the LRU smoke config, report val/test accuracy.
+# The main job: the mini suite (small generated ListOps and Pathfinder; Transformer, S4D, S5, LRU), then its table
+# beside the published full-scale numbers and the figure. Rerunning resumes; the table is printed even if a run
+# failed, and make then exits with the suite's status.
 run: $(STAMP)
-	$(PY) -m experiments.train --config experiments/configs/lru.py:listops_smoke --workdir $(WORKDIR)
+	$(PY) -m experiments.reproduce --suite mini --runs-dir $(RUNS_DIR); status=$$?; \
+	$(PY) -m experiments.table $(RUNS_DIR) --plot $(RUNS_DIR)/table.png && exit $$status
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=15 tests

@@ -1,0 +1,434 @@
+"""Run a suite of (model, task, seed) into one results tree, then read it with `python -m experiments.table`.
+
+  python -m experiments.reproduce --suite mini                  # `make run`: the CPU suite, about 20 minutes
+  python -m experiments.reproduce --suite full --seeds 3 --runs-dir runs/full --dry-run
+  python -m experiments.reproduce --suite ablation --models ladder:lru ladder:ring_init --tasks listops
+  python -m experiments.reproduce --suite-file my_suite.json    # {"seeds": 1, "scale": "mini", "entries": [...]}
+
+Each run is the trainer's own run directory, <runs-dir>/<family>-<variant>-seed<N> (or <name>-seed<N> for an
+entry with a "name" override), trained by
+`python -m experiments.train --config experiments/configs/<family>.py:<variant> --workdir ...` in a subprocess, so
+a crash or divergence of one run does not stop the suite. The subprocess dies with the driver (Linux: a
+parent-death signal), and rerunning the same command skips finished runs (results.json) and resumes interrupted
+ones from their latest checkpoint; a run that failed is retried. Failed runs are listed with their reason (trainer
+exit code 2: user or data error; 3: divergence) and make the exit code 1. Configs that do not exist yet (a family
+file or variant not written) are listed as "not available" and not run.
+
+Seeds: run N uses --config.seed=N --config.train.data_seed=N (init and data order). Scale: an entry whose
+variant is a `_smoke` one is "mini" (small generated data, small model), else "full"; a suite or entry can say
+otherwise. The driver writes run.json in each run directory and suite.json in the runs directory (see
+experiments/runs.py), which the table reads.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from experiments import runs as runs_lib
+from experiments.runlog import write_json_atomic
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO / "experiments" / "configs"
+TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
+FAMILIES = ("transformer", "s4d", "s5", "lru")
+LADDER_RUNGS = ("rnn_relu", "rnn_tanh", "rnn_lin", "real_imag", "exp", "stable_exp", "ring_init", "lru")
+
+# Suites are plain data: entries are (family, variant) or (family, variant, {config override: value}).
+# The mini suite's sizes are finalised once every family and the generated Pathfinder are on main.
+SUITES = {
+    # What 2 CPU cores run in about 20 minutes: small generated ListOps and Pathfinder.
+    "mini": dict(seeds=1, entries=[(f, f"{t}_smoke") for t in ("listops", "pathfinder") for f in FAMILIES]),
+    # The LRA table (Tay et al. 2021; S4, S5 and LRU papers): every family on the six tasks, 3 seeds (the LRU
+    # paper reports the mean of 3). Needs an accelerator and the LRA release data.
+    "full": dict(seeds=3, entries=[(f, t) for f in FAMILIES for t in TASKS]),
+    # The LRU paper's ladder (Orvieto et al. 2023, Tables 1-3) on the tasks where the paper reports every rung.
+    "ablation": dict(seeds=3, entries=[("ladder", f"{t},{r}") for t in ("listops", "pathfinder")
+                                       for r in LADDER_RUNGS]),
+    # The same ladder on the CPU data (not part of `make run`).
+    "ablation_mini": dict(seeds=1, entries=[("ladder", f"listops_smoke,{r}") for r in LADDER_RUNGS]),
+}
+
+# Steps/s used to estimate a run that has not logged any step yet: (family, task, scale) -> (steps/s, source).
+# Measured on the shared 2-core development CPU (noisy: up to 8 processes share it); "*" = any.
+STEP_RATE_ESTIMATES = {
+    ("lru", "listops", "mini"): (25.0, "measured: lru listops_smoke, 2-core CPU (README)"),
+    # 31 CPU-seconds per step measured (user+sys, 3 steps, load average ~20): 16-31 s per step on 2 idle cores.
+    ("lru", "listops", "full"): (1 / 23, "from 31 CPU-s/step measured for lru listops on the 2-core CPU"),
+    ("*", "*", "mini"): (20.0, "guess: a mini run on a 2-core CPU"),
+}
+START_UP_S = {"mini": 25.0, "full": 60.0}  # process start, data load, compile, evaluations (estimate)
+
+
+@dataclasses.dataclass
+class Run:
+    name: str
+    family: str
+    variant: str
+    task: str
+    option: str | None
+    seed: int
+    scale: str
+    overrides: dict
+    suite: str
+
+    @property
+    def config_spec(self) -> str:
+        return f"experiments/configs/{self.family}.py:{self.variant}"
+
+    @property
+    def model(self) -> str:
+        return f"{self.family}:{self.option}" if self.option else self.family
+
+    def command(self, workdir: Path, data_dir: str | None) -> list[str]:
+        overrides = {"seed": self.seed, "train.data_seed": self.seed, **self.overrides}
+        if data_dir:
+            overrides["data.data_dir"] = data_dir
+        return [sys.executable, "-m", "experiments.train", "--config", self.config_spec, "--workdir", str(workdir),
+                *(f"--config.{k}={v}" for k, v in overrides.items())]
+
+    def record(self) -> dict:
+        return dict(name=self.name, family=self.family, variant=self.variant, task=self.task, option=self.option,
+                    seed=self.seed, scale=self.scale, config=self.config_spec, overrides=self.overrides,
+                    suite=self.suite)
+
+
+def expand(suite: dict, name: str, seeds: int | None = None) -> list[Run]:
+    """The runs of a suite: each entry x seeds 0..n-1 (entries first, so seed 0 of everything comes first)."""
+    n_seeds = seeds if seeds is not None else suite.get("seeds", 1)
+    out = []
+    for i, entry in enumerate(suite["entries"]):
+        if not (isinstance(entry, (list, tuple)) and len(entry) in (2, 3)):
+            raise ValueError(f"suite {name!r} entry {i}: expected [family, variant] or [family, variant, "
+                             f"{{overrides}}], got {entry!r}")
+        family, variant, overrides = entry[0], entry[1], dict(entry[2]) if len(entry) == 3 else {}
+        scale = overrides.pop("scale", None)  # an entry may state its scale ...
+        label = overrides.pop("name", None)  # ... and its name (two entries of one variant need different ones)
+        base, _, option = variant.partition(",")
+        smoke = base.endswith("_smoke")
+        task = base[: -len("_smoke")] if smoke else base
+        scale = scale or suite.get("scale") or ("mini" if smoke else "full")
+        if scale not in runs_lib.SCALES:
+            raise ValueError(f"suite {name!r} entry {i}: scale {scale!r} is not one of {runs_lib.SCALES}")
+        for seed in range(n_seeds):
+            run_name = f"{label or family + '-' + variant.replace(',', '-')}-seed{seed}"
+            if any(r.name == run_name for r in out):
+                raise ValueError(f"suite {name!r} entry {i}: run name {run_name!r} is used twice; give the entry a "
+                                 "distinct name: [family, variant, {\"name\": \"...\", ...}]")
+            out.append(Run(run_name, family, variant, task, option or None, seed, scale, overrides, name))
+    return out
+
+
+def select(runs: list[Run], models=None, tasks=None) -> list[Run]:
+    """Filter by --models (family or family:option) and --tasks."""
+    return [r for r in runs if (not models or r.family in models or r.model in models)
+            and (not tasks or r.task in tasks)]
+
+
+def load_suite_file(path) -> dict:
+    try:
+        suite = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"--suite-file {path}: {e}") from None
+    if not isinstance(suite, dict) or not isinstance(suite.get("entries"), list):
+        raise ValueError(f"--suite-file {path}: expected {{\"entries\": [[family, variant(, overrides)], ...], "
+                         "\"seeds\": N, \"scale\": \"mini\"|\"full\"}")
+    return suite
+
+
+# ---------------------------------------------------------------------------------------- availability, estimates
+
+
+def availability(run: Run) -> tuple[int | None, str | None]:
+    """(num_steps, None) if the config loads with the run's overrides, else (None, why not)."""
+    from experiments.train import load_config
+
+    path = CONFIG_DIR / f"{run.family}.py"
+    if not path.exists():
+        return None, f"not available: {path.relative_to(REPO)} does not exist yet"
+    try:
+        config = load_config(f"{path}:{run.variant}")
+    except Exception as e:  # noqa: BLE001 - any failure to build the config means: not runnable
+        return None, f"not available: {run.config_spec}: {type(e).__name__}: {e}"
+    for key in run.overrides:
+        *parents, leaf = key.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent] if hasattr(node, "keys") and parent in node else None
+        if node is None or not hasattr(node, "keys") or leaf not in node:
+            return None, f"not available: override {key!r} is not a key of {run.config_spec}"
+    return int(run.overrides.get("train.num_steps", config.train.num_steps)), None
+
+
+def measured_rate(run_dir: Path) -> float | None:
+    """Median steps/s of the last logged training windows of a run (None if it logged none)."""
+    rates = [r["steps_per_s"] for r in runs_lib.read_metrics(run_dir, "train")[-5:] if r.get("steps_per_s")]
+    return sorted(rates)[len(rates) // 2] if rates else None
+
+
+def estimate(run: Run, run_dir: Path, num_steps: int, rates: dict) -> tuple[float | None, str]:
+    """(seconds left, how it was estimated) for a run."""
+    done_steps = 0
+    info = runs_lib.read_run(run_dir) if (run_dir / "config.json").exists() else None
+    if info is not None:
+        if info.status == "done":
+            return 0.0, "finished"
+        done_steps = info.step
+    rate, source = measured_rate(run_dir), "measured steps/s of this run"
+    if rate is None and (run.family, run.task, run.scale) in rates:
+        rate, source = rates[(run.family, run.task, run.scale)], "measured steps/s of another seed in this suite"
+    if rate is None:
+        for key in ((run.family, run.task, run.scale), (run.family, "*", run.scale), ("*", "*", run.scale)):
+            if key in STEP_RATE_ESTIMATES:
+                rate, source = STEP_RATE_ESTIMATES[key]
+                source = f"estimate ({source})"
+                break
+    if rate is None:
+        return None, f"unknown (no measured or stated steps/s for {run.family} {run.task} at {run.scale} scale)"
+    return (num_steps - done_steps) / rate + START_UP_S[run.scale if run.scale in START_UP_S else "full"], \
+        f"{rate:.3g} steps/s, {source}"
+
+
+def fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
+
+
+# --------------------------------------------------------------------------------------------------- running
+
+
+def _die_with_parent():  # runs in the child before exec (Linux): SIGKILL it when the driver dies
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(1, signal.SIGKILL) != 0:  # PR_SET_PDEATHSIG
+        os._exit(70)
+
+
+@contextlib.contextmanager
+def lock(runs_dir: Path):
+    """One driver per runs directory; the lock file also names the running trainer's pid."""
+    path = runs_dir / ".reproduce.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SystemExit(f"error: another experiments.reproduce is running on {runs_dir} ({path} is locked); "
+                         "wait for it or stop it first") from None
+    def set_lock(**info):  # {"driver": pid, "run": name, "trainer": pid} while a trainer runs
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(dict(driver=os.getpid(), **info)).encode(), 0)
+
+    try:
+        set_lock()
+        yield set_lock
+    finally:
+        os.close(fd)
+
+
+def failure_of(returncode: int, log_path: Path) -> dict:
+    """failure.json for a trainer exit code, with the last error line of its log as the reason."""
+    lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
+    errors = [line for line in lines if line.startswith("error:")]
+    last = errors[-1] if errors else (next((line for line in reversed(lines) if line.strip()), "(no output)"))
+    if returncode == 3:
+        kind = runs_lib.DIVERGED
+    elif returncode == 2:
+        kind = runs_lib.USER_ERROR
+    else:
+        kind = runs_lib.CRASHED
+        if returncode < 0:
+            last = f"killed by signal {-returncode} ({signal.Signals(-returncode).name}); {last}"
+    return dict(kind=kind, exit_code=returncode, reason=last[:2000], log=str(log_path))
+
+
+def run_one(run: Run, run_dir: Path, data_dir, set_lock, progress_every: float, num_steps: int, eta_after) -> dict:
+    """Trains one run in a subprocess (resuming it if it has a checkpoint); returns (RunInfo after, seconds)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / runs_lib.RUN_FILE, run.record())
+    log_path = run_dir / "train.log"
+    start = time.monotonic()
+    with log_path.open("a") as log:
+        log.write(f"\n=== experiments.reproduce {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+                  f"{' '.join(run.command(run_dir, data_dir))}\n")
+        log.flush()
+        proc = subprocess.Popen(run.command(run_dir, data_dir), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        set_lock(run=run.name, trainer=proc.pid)
+        last_report, last_step = start, -1
+        while True:
+            try:
+                returncode = proc.wait(timeout=min(progress_every, 5.0))
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if now - last_report >= progress_every:
+                train = runs_lib.read_metrics(run_dir, "train")
+                if train and train[-1]["step"] != last_step:
+                    step, rate = train[-1]["step"], train[-1].get("steps_per_s") or 0.0
+                    left = (num_steps - step) / rate if rate else None
+                    print(f"    step {step}/{num_steps}, {rate:.1f} steps/s; this run ~{fmt_s(left)} left, "
+                          f"suite ~{fmt_s(None if left is None else left + eta_after())} left", flush=True)
+                    last_step = step
+                last_report = now
+    set_lock()
+    info = runs_lib.read_run(run_dir)
+    if returncode == 0 and info.status == "done":
+        (run_dir / runs_lib.FAILURE_FILE).unlink(missing_ok=True)
+    else:
+        if returncode == 0:
+            returncode = 1  # exited without results.json: count it as a crash
+        write_json_atomic(run_dir / runs_lib.FAILURE_FILE, failure_of(returncode, log_path))
+        info = runs_lib.read_run(run_dir)
+    return info, time.monotonic() - start
+
+
+def describe(info) -> str:
+    if info.status == "done":
+        r = info.results
+        text = f"test {100 * r['test_accuracy']:.2f}% (val {100 * r['val_accuracy']:.2f}%, majority class " \
+               f"{100 * r.get('majority_class_test_accuracy', float('nan')):.1f}%)"
+        return text + ("  CHANCE LEVEL: did not learn the task" if info.chance_level else "")
+    if info.status == "failed":
+        return f"FAILED ({info.failure['kind']}, exit code {info.failure['exit_code']}): {info.failure['reason']}"
+    return info.status
+
+
+def write_suite_json(runs_dir: Path, runs: list[Run], unavailable: dict) -> None:
+    records = [dict(run.record(), available=run.name not in unavailable,
+                    why_not=unavailable.get(run.name)) for run in runs]
+    write_json_atomic(runs_dir / runs_lib.SUITE_FILE, dict(runs=records))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.reproduce", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--suite", choices=sorted(SUITES))
+    which.add_argument("--suite-file", help="a JSON suite: {\"entries\": [[family, variant, {overrides}], ...], "
+                                            "\"seeds\": N, \"scale\": \"mini\"|\"full\"}")
+    parser.add_argument("--models", nargs="+", help="only these families (or family:option, e.g. ladder:lru)")
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, help="only these tasks")
+    parser.add_argument("--seeds", type=int, help="seeds 0..N-1 of each entry (default: the suite's)")
+    parser.add_argument("--runs-dir", help="results tree (default: runs/<suite>)")
+    parser.add_argument("--data-dir", help="LRA data cache passed to every run (else $LRA_DATA_DIR, else ~/.cache/lra)")
+    parser.add_argument("--dry-run", action="store_true", help="list the runs, their configs and estimated times")
+    parser.add_argument("--progress-every", type=float, default=30.0, help="seconds between progress lines")
+    args = parser.parse_args(argv)
+    if args.seeds is not None and args.seeds < 1:
+        parser.error("--seeds must be >= 1")
+
+    try:
+        suite_name = args.suite or Path(args.suite_file).stem
+        suite = SUITES[args.suite] if args.suite else load_suite_file(args.suite_file)
+        runs = select(expand(suite, suite_name, args.seeds), args.models, args.tasks)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not runs:
+        print("error: no run matches --models/--tasks in this suite", file=sys.stderr)
+        return 2
+    runs_dir = Path(args.runs_dir or REPO / "runs" / suite_name).absolute()
+
+    steps, unavailable = {}, {}
+    for run in runs:
+        steps[run.name], why = availability(run)
+        if why:
+            unavailable[run.name] = why
+    rates: dict = {}
+    estimates = {run.name: estimate(run, runs_dir / run.name, steps[run.name], rates) for run in runs
+                 if run.name not in unavailable}
+
+    print(f"suite {suite_name}: {len(runs)} runs in {runs_dir} ({len(unavailable)} not available)")
+    for run in runs:
+        if run.name in unavailable:
+            print(f"  {run.name:<44s} {unavailable[run.name]}")
+            continue
+        seconds, how = estimates[run.name]
+        info = runs_lib.read_run(runs_dir / run.name) if (runs_dir / run.name / "config.json").exists() else None
+        ckpt = runs_lib.latest_checkpoint_step(runs_dir / run.name)
+        state = "finished" if info and info.status == "done" else \
+            (f"resumes at step {ckpt}/{steps[run.name]}" if ckpt else f"{steps[run.name]} steps")
+        extra = " ".join(f"--config.{k}={v}" for k, v in run.overrides.items())
+        print(f"  {run.name:<44s} {run.config_spec} {extra} [{run.scale}] {state}; ~{fmt_s(seconds)} ({how})")
+    known = [s for s, _ in estimates.values() if s is not None]
+    n_unknown = sum(s is None for s, _ in estimates.values())
+    print(f"estimated time: ~{fmt_s(sum(known))}" + (f" plus {n_unknown} runs of unknown speed" if n_unknown else ""))
+    if args.dry_run:
+        return 0
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with lock(runs_dir) as set_lock:
+        write_suite_json(runs_dir, runs, unavailable)
+        return run_suite(runs, runs_dir, steps, unavailable, rates, args, set_lock)
+
+
+def run_suite(runs, runs_dir, steps, unavailable, rates, args, set_lock) -> int:
+    todo = [r for r in runs if r.name not in unavailable]
+    results, t0 = {}, time.monotonic()
+
+    def eta_after(i):  # estimated seconds of the runs after todo[i], refreshed with measured rates
+        total = 0.0
+        for run in todo[i + 1:]:
+            seconds, _ = estimate(run, runs_dir / run.name, steps[run.name], rates)
+            total += seconds or 0.0
+        return total
+
+    for i, run in enumerate(todo):
+        run_dir = runs_dir / run.name
+        existing = runs_lib.read_run(run_dir) if (run_dir / "config.json").exists() else None
+        if existing is not None and existing.status == "done":
+            results[run.name] = existing
+            print(f"[{i + 1}/{len(todo)}] {run.name}: finished before, skipped: {describe(existing)}", flush=True)
+            continue
+        seconds, how = estimate(run, run_dir, steps[run.name], rates)
+        resume = ""
+        if existing is not None:
+            ckpt = runs_lib.latest_checkpoint_step(run_dir)
+            resume = f", resuming from its checkpoint at step {ckpt}" if ckpt else \
+                f", restarting (no complete checkpoint; it had logged step {existing.step})"
+        n_done = sum(r.status == "done" for r in results.values())
+        print(f"[{i + 1}/{len(todo)}] {run.name}: {run.config_spec}{resume}; ~{fmt_s(seconds)} ({how}); "
+              f"{n_done}/{len(todo)} runs done, suite ~{fmt_s((seconds or 0) + eta_after(i))} left", flush=True)
+        try:
+            info, wall_s = run_one(run, run_dir, args.data_dir, set_lock, progress_every=args.progress_every,
+                                   num_steps=steps[run.name], eta_after=lambda: eta_after(i))
+        except KeyboardInterrupt:
+            print(f"\ninterrupted during {run.name}; rerun the same command to resume", file=sys.stderr)
+            return 130
+        rate = measured_rate(run_dir)
+        if rate:
+            rates[(run.family, run.task, run.scale)] = rate
+        results[run.name] = info
+        print(f"    {run.name}: {describe(info)} [{fmt_s(wall_s)}]", flush=True)
+
+    failed = [n for n, i in results.items() if i.status != "done"]
+    chance = [n for n, i in results.items() if i.status == "done" and i.chance_level]
+    print(f"\nsuite finished in {fmt_s(time.monotonic() - t0)}: {len(results) - len(failed)}/{len(todo)} runs done, "
+          f"{len(failed)} failed, {len(chance)} at chance level, {len(unavailable)} not available")
+    for name in failed:
+        print(f"  FAILED       {name}: {describe(results[name])}  (log: {runs_dir / name / 'train.log'})")
+    for name in chance:
+        print(f"  CHANCE LEVEL {name}: {describe(results[name])}")
+    for name, why in unavailable.items():
+        print(f"  NOT RUN      {name}: {why}")
+    print(f"table: python -m experiments.table {runs_dir}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,486 @@
+"""The LRA table of a runs directory, side by side with the published numbers.
+
+  python -m experiments.table runs/mini [--format md|latex|csv] [--plot runs/mini/table.png]
+
+Test accuracy (%) of the best-by-validation checkpoint, mean +- std (sample std, ddof=1) over the seeds that
+finished, for each model x task, and the 6-task average. Conventions (printed with every table):
+  - FAIL: a published FAIL did not beat chance; like the S4 paper (Gu et al., Table 4) it counts as 50 in averages.
+    One of our runs that diverged (trainer exit code 3) on every seed is shown as FAIL and counted the same way.
+  - A seed at chance level (results.json chance_level: not above the majority class) is kept in the mean and flagged.
+  - A missing, unfinished or crashed run is shown as such, never as 0; an average over tasks with one missing is
+    shown as incomplete.
+  - Scale is always labelled: "full" = the published configs; "mini" = smoke configs (small generated data, small
+    models) whose numbers are NOT comparable to the published ones, so no difference is computed for them;
+    "unlabelled" = a run directory not made by the suite driver (no run.json).
+Published numbers: experiments/published/*.csv (with their citations).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from experiments import runs as runs_lib
+
+TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
+TASK_TITLES = {"listops": "ListOps", "text": "Text", "retrieval": "Retrieval", "image": "Image",
+               "pathfinder": "Pathfinder", "pathx": "Path-X"}
+PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
+FAIL_VALUE = 50.0  # S4-paper convention for FAIL in averages
+
+# Our config family -> the published row it reproduces: (model, variant) in published_results.csv.
+PUBLISHED_ROWS = {
+    "transformer": ("Transformer", "LRA baseline"),
+    "s4d": ("S4D", "reproduced by LRU authors"),
+    "s5": ("S5", "paper"),
+    "lru": ("LRU", "paper (mean of 3 seeds)"),
+}
+# Ladder rung (ladder.py:<task>,<rung>) -> the start of its `step` in lru_ablations.csv (Orvieto et al. 2023).
+LADDER_FAMILY = "ladder"
+LADDER_ROWS = {
+    "rnn_relu": "RNN-ReLU", "rnn_tanh": "RNN-Tanh", "rnn_lin": "RNN-Lin", "real_imag": "Lambda Real+Im",
+    "exp": "Lambda Exp", "stable_exp": "Lambda Stable Exp", "ring_init": "+ Ring Init", "lru": "LRU",
+}
+# lru_ablations.csv column for each LRA task: the paper's image column is coloured sCIFAR (marked not comparable).
+LADDER_COLUMNS = {"listops": "listops", "text": "text", "retrieval": "retrieval", "image": "scifar_colour",
+                  "pathfinder": "pathfinder", "pathx": "pathx"}
+SCALE_TITLES = {
+    "full": "Full scale (the published configs)",
+    "mini": "Mini scale (smoke configs: small generated data, small models, CPU) -- NOT comparable to the "
+            "published full-scale numbers beside them",
+    "unlabelled": "Unlabelled scale (run directories without run.json; not made by experiments.reproduce)",
+}
+
+
+# ------------------------------------------------------------------------------------------------ published data
+
+
+@dataclasses.dataclass(frozen=True)
+class Published:
+    text: str  # as in the CSV: "60.2", "FAIL", "89.9*", "" (not reported)
+
+    @property
+    def fail(self) -> bool:
+        return self.text == "FAIL"
+
+    @property
+    def comparable(self) -> bool:  # "*": another task (coloured sCIFAR), not LRA's
+        return not self.text.endswith("*")
+
+    @property
+    def value(self) -> float | None:
+        """The number used in averages and differences (FAIL -> 50); None if not reported."""
+        if self.fail:
+            return FAIL_VALUE
+        return float(self.text.rstrip("*")) if self.text else None
+
+
+def read_published_csv(path: Path) -> tuple[list[dict], list[str]]:
+    """(rows as dicts of strings, the '#' comment lines: the citations and notes)."""
+    lines = Path(path).read_text().splitlines()
+    comments = [line.lstrip("# ").rstrip() for line in lines if line.startswith("#")]
+    rows = list(csv.DictReader(line for line in lines if line.strip() and not line.startswith("#")))
+    return rows, comments
+
+
+def published_models(path: Path = PUBLISHED_DIR / "published_results.csv") -> tuple[dict, list[str]]:
+    """{family: {task or 'avg_6task': Published}, '_label': ...} for the families in PUBLISHED_ROWS."""
+    rows, comments = read_published_csv(path)
+    out = {}
+    for family, (model, variant) in PUBLISHED_ROWS.items():
+        match = [r for r in rows if r["model"] == model and r["variant"] == variant]
+        if len(match) != 1:
+            raise ValueError(f"{path}: expected one row model={model!r} variant={variant!r}, found {len(match)}")
+        r = match[0]
+        out[family] = {k: Published(r[k].strip()) for k in (*TASKS, "avg_6task")}
+        out[family]["_label"] = f"{model}, {variant} [{r['source']}]"
+    return out, comments
+
+
+def published_ladder(path: Path = PUBLISHED_DIR / "lru_ablations.csv") -> tuple[dict, list[str]]:
+    """{rung: {task: Published}, '_label'} from the LRU paper's ladder (the first row whose step matches)."""
+    rows, comments = read_published_csv(path)
+    out = {}
+    for rung, prefix in LADDER_ROWS.items():
+        match = [r for r in rows if r["step"].startswith(prefix)]
+        if not match:
+            raise ValueError(f"{path}: no row whose step starts with {prefix!r} (rung {rung})")
+        r = match[0]
+        cells = {}
+        for task, column in LADDER_COLUMNS.items():
+            text = (r.get(column) or "").strip()
+            cells[task] = Published(text + "*" if text and column == "scifar_colour" and text != "FAIL" else text)
+        out[rung] = dict(cells, _label=f"{r['step']} [{r['table']}]")
+    return out, comments
+
+
+# -------------------------------------------------------------------------------------------------- our results
+
+
+@dataclasses.dataclass
+class Cell:
+    """Our runs of one (scale, model, task)."""
+    runs: list  # RunInfo, including expected-but-missing ones
+
+    @property
+    def accuracies(self) -> list[float]:
+        return [100.0 * r.results["test_accuracy"] for r in self.runs if r.status == "done"]
+
+    def count(self, status) -> int:
+        return sum(r.status == status for r in self.runs)
+
+    @property
+    def n_diverged(self) -> int:
+        return sum(r.status == "failed" and r.failure.get("kind") == runs_lib.DIVERGED for r in self.runs)
+
+    @property
+    def n_chance(self) -> int:
+        return sum(r.chance_level for r in self.runs if r.status == "done")
+
+    @property
+    def mean(self) -> float | None:
+        acc = self.accuracies
+        return float(np.mean(acc)) if acc else None
+
+    @property
+    def std(self) -> float | None:
+        acc = self.accuracies
+        return float(np.std(acc, ddof=1)) if len(acc) > 1 else None
+
+    @property
+    def fail(self) -> bool:
+        """Every run diverged (none finished, none pending): FAIL, counted as 50 in averages."""
+        return bool(self.runs) and not self.accuracies and self.n_diverged == len(self.runs)
+
+    @property
+    def value(self) -> float | None:
+        """What averages use: the mean, FAIL -> 50, else None (missing)."""
+        return FAIL_VALUE if self.fail else self.mean
+
+    def status(self) -> str:
+        if self.accuracies:
+            return "done"
+        if self.fail:
+            return "FAIL"
+        if self.runs and all(r.status == "not available" for r in self.runs):
+            return "not available"
+        if not self.runs or all(r.status in ("missing", "not available") for r in self.runs):
+            return "missing"
+        if self.count("failed"):
+            return "failed"
+        return "incomplete"
+
+    def text(self) -> str:
+        acc = self.accuracies
+        notes = []
+        if acc:
+            out = f"{self.mean:.2f}" + (f" ± {self.std:.2f}" if self.std is not None else "")
+            out += f" (n={len(acc)}" + (f"/{len(self.runs)}" if len(acc) < len(self.runs) else "") + ")"
+            if self.n_chance:
+                notes.append(f"{self.n_chance} at chance")
+        else:
+            out = {"FAIL": "FAIL (diverged)", "missing": "missing", "not available": "missing (config not available)",
+                   "failed": "failed", "incomplete": "running"}[self.status()]
+        n_failed = self.count("failed")
+        if n_failed and (acc or self.status() == "failed"):
+            kinds = sorted({r.failure.get("kind", "?") for r in self.runs if r.status == "failed"})
+            notes.append(f"{n_failed} failed: {', '.join(kinds)}")
+        pending = [r for r in self.runs if r.status in ("incomplete", "not started", "missing", "not available")]
+        if pending and acc:
+            notes.append(f"{len(pending)} not finished")
+        elif self.status() == "incomplete":
+            steps = [f"{r.step}/{r.num_steps}" for r in self.runs if r.status == "incomplete" and r.num_steps]
+            notes.append(("step " + ", ".join(steps)) if steps else "not started")
+        return out + (" [" + "; ".join(notes) + "]" if notes else "")
+
+
+def collect(runs_dir) -> dict:
+    """{(scale, family, option): {task: Cell}} of the runs found in runs_dir plus those its suite.json expects."""
+    found = runs_lib.find_runs(runs_dir)
+    names = {r.name for r in found}
+    everything = found + [r for r in runs_lib.expected_runs(runs_dir) if r.name not in names]
+    groups: dict = {}
+    for r in everything:
+        groups.setdefault((r.scale, r.family, r.option), {}).setdefault(r.task, Cell([])).runs.append(r)
+    return groups
+
+
+def average(cells: dict) -> tuple[float | None, int]:
+    """(mean over the 6 tasks of each cell's value, number of tasks with a value); mean None if incomplete."""
+    values = [cells[t].value if t in cells else None for t in TASKS]
+    have = [v for v in values if v is not None]
+    return (float(np.mean(have)) if len(have) == len(TASKS) else None), len(have)
+
+
+# ----------------------------------------------------------------------------------------------------- the table
+
+
+@dataclasses.dataclass
+class Row:
+    model: str
+    what: str  # "ours (mini, seeds 0-2)", "published (full scale)", "difference"
+    cells: list[str]  # one per column
+
+
+@dataclasses.dataclass
+class Section:
+    title: str
+    columns: list[str]
+    rows: list[Row]
+    notes: list[str]
+
+
+def _fmt(x: float | None, signed=False) -> str:
+    if x is None:
+        return "—"
+    return f"{x:+.2f}" if signed else f"{x:.2f}"
+
+
+def _family_order(keys) -> list:
+    known = list(PUBLISHED_ROWS)
+    return sorted(keys, key=lambda k: (known.index(k[1]) if k[1] in known else len(known), k[1], k[2] or ""))
+
+
+def _published_cell(p: Published | None) -> str:
+    if p is None or not p.text:
+        return "—"
+    return p.text
+
+
+def _diff(ours: Cell | None, p: Published | None) -> str:
+    if ours is None or ours.value is None or p is None or p.value is None:
+        return "—"
+    if not p.comparable:
+        return "n/c"
+    return _fmt(ours.value - p.value, signed=True)
+
+
+def build_sections(groups: dict) -> list[Section]:
+    published, pub_notes = published_models()
+    ladder, ladder_notes = published_ladder()
+    sections = []
+    for scale in runs_lib.SCALES:
+        for ladder_kind in (False, True):
+            keys = [k for k in groups if k[0] == scale and (k[1] == LADDER_FAMILY) == ladder_kind]
+            if not keys:
+                continue
+            columns = [TASK_TITLES[t] for t in TASKS] + ([] if ladder_kind else ["Avg (6 tasks)"])
+            rows = []
+            if ladder_kind:
+                order = list(LADDER_ROWS)
+                keys = sorted(keys, key=lambda k: (order.index(k[2]) if k[2] in order else len(order), k[2] or ""))
+            else:
+                keys = _family_order(keys)
+            for key in keys:
+                _, family, option = key
+                cells = groups[key]
+                model = f"{family}:{option}" if option else family
+                seeds = sorted({r.seed for c in cells.values() for r in c.runs})
+                ours = [cells[t].text() if t in cells else "missing" for t in TASKS]
+                if not ladder_kind:
+                    avg, n_tasks = average(cells)
+                    ours.append(_fmt(avg) if avg is not None else f"incomplete ({n_tasks}/{len(TASKS)} tasks)")
+                rows.append(Row(model, f"ours ({scale}, seeds {','.join(map(str, seeds))})", ours))
+                pub = ladder.get(option) if ladder_kind else published.get(family)
+                if pub is None:
+                    rows.append(Row(model, "published", ["no published row"] + [""] * (len(columns) - 1)))
+                    continue
+                pub_cells = [_published_cell(pub[t]) for t in TASKS]
+                if not ladder_kind:
+                    pub_cells.append(_published_cell(pub["avg_6task"]))
+                rows.append(Row(model, f"published (full scale): {pub['_label']}", pub_cells))
+                if scale == "full":
+                    diff = [_diff(cells.get(t), pub[t]) for t in TASKS]
+                    if not ladder_kind:
+                        avg, _ = average(cells)
+                        diff.append(_fmt(avg - pub["avg_6task"].value, signed=True)
+                                    if avg is not None and pub["avg_6task"].value is not None else "—")
+                    rows.append(Row(model, "difference (ours - published)", diff))
+            title = SCALE_TITLES[scale] + (": the LRU ablation ladder" if ladder_kind else "")
+            notes = conventions(scale) + ["Published: " + line for line in (ladder_notes if ladder_kind else pub_notes)]
+            sections.append(Section(title, columns, rows, notes))
+    return sections
+
+
+def conventions(scale: str) -> list[str]:
+    notes = [
+        "Test accuracy (%) of the best-by-validation checkpoint; mean ± sample std over seeds (n = seeds finished"
+        "/expected).",
+        f"FAIL counts as {FAIL_VALUE:g} in averages (the S4-paper convention); ours is FAIL when every seed diverged.",
+        "'at chance': a seed not above the majority class (kept in the mean); 'missing'/'running'/'failed' are not "
+        "counted as 0: an average with such a task is shown as incomplete.",
+        "'*' / 'n/c': the published column is coloured sequential CIFAR, not LRA's grayscale Image (not comparable).",
+    ]
+    if scale != "full":
+        notes.insert(0, f"SCALE: our numbers are {scale} scale; the published ones are full scale, so no "
+                        "difference is computed.")
+    return notes
+
+
+# --------------------------------------------------------------------------------------------------- rendering
+
+
+def render_md(sections: list[Section]) -> str:
+    out = []
+    for s in sections:
+        out += [f"## {s.title}", "", "| model | row | " + " | ".join(s.columns) + " |",
+                "|" + "---|" * (len(s.columns) + 2)]
+        out += [f"| {r.model} | {r.what} | " + " | ".join(c.replace("|", "/") for c in r.cells) + " |"
+                for r in s.rows]
+        out += [""] + [f"- {n}" for n in s.notes] + [""]
+    return "\n".join(out)
+
+
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    text = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+    return text.replace("±", r"$\pm$").replace("—", "--")
+
+
+def render_latex(sections: list[Section]) -> str:
+    out = []
+    for s in sections:
+        out += [f"% {latex_escape(s.title)}", r"\begin{table}[t]", r"\centering", r"\small",
+                r"\begin{tabular}{ll" + "l" * len(s.columns) + "}", r"\toprule",
+                " & ".join(["Model", "Row", *map(latex_escape, s.columns)]) + r" \\", r"\midrule"]
+        out += [" & ".join(latex_escape(c) for c in (r.model, r.what, *r.cells)) + r" \\" for r in s.rows]
+        out += [r"\bottomrule", r"\end{tabular}", r"\caption{" + latex_escape(s.title) + ". "
+                + latex_escape(" ".join(s.notes[:4])) + "}", r"\end{table}", ""]
+    return "\n".join(out)
+
+
+CSV_FIELDS = ("scale", "model", "task", "status", "n_done", "n_expected", "n_failed", "n_chance", "mean", "std",
+              "value_for_average", "published", "published_row", "difference", "runs")
+
+
+def render_csv(groups: dict) -> str:
+    """Long format, one row per (scale, model, task) plus an avg_6task row per model; empty = not available."""
+    published, _ = published_models()
+    ladder, _ = published_ladder()
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    num = lambda x: "" if x is None else f"{x:.4f}"
+    for key in _family_order(groups):
+        scale, family, option = key
+        cells = groups[key]
+        pub = ladder.get(option) if family == LADDER_FAMILY else published.get(family)
+        model = f"{family}:{option}" if option else family
+        for task in TASKS:
+            c = cells.get(task, Cell([]))
+            p = pub[task] if pub else None
+            writer.writerow(dict(
+                scale=scale, model=model, task=task, status=c.status(), n_done=len(c.accuracies),
+                n_expected=len(c.runs), n_failed=c.count("failed"), n_chance=c.n_chance, mean=num(c.mean),
+                std=num(c.std), value_for_average=num(c.value), published=p.text if p else "",
+                published_row=pub["_label"] if pub else "",
+                difference=_diff(c, p).replace("—", "") if scale == "full" and p else "",
+                runs=" ".join(r.name for r in c.runs)))
+        if family != LADDER_FAMILY:
+            avg, n_tasks = average(cells)
+            p = pub["avg_6task"] if pub else None
+            writer.writerow(dict(
+                scale=scale, model=model, task="avg_6task",
+                status="done" if avg is not None else f"incomplete ({n_tasks}/{len(TASKS)} tasks)",
+                mean=num(avg), value_for_average=num(avg), published=p.text if p else "",
+                published_row=pub["_label"] if pub else "",
+                difference=num(avg - p.value) if scale == "full" and avg is not None and p and p.value is not None
+                else ""))
+    return buf.getvalue()
+
+
+def render(runs_dir, fmt: str = "md") -> str:
+    groups = collect(runs_dir)
+    if not groups:
+        raise ValueError(f"{runs_dir} holds no run directories (run.json or config.json)")
+    if fmt == "csv":
+        return render_csv(groups)
+    sections = build_sections(groups)
+    return {"md": render_md, "latex": render_latex}[fmt](sections)
+
+
+# ------------------------------------------------------------------------------------------------------ figure
+
+
+def plot(runs_dir, out_path) -> Path:
+    """A PNG per runs directory: accuracy per task per model (bars labelled with the mean, seed std as error bars;
+    FAIL / missing / failed written where there is no bar), one panel per scale (and one for the ladder) over the
+    tasks that panel's runs cover, published full-scale values marked with black ticks (FAIL at 50, marked 'F')."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = collect(runs_dir)
+    published, _ = published_models()
+    ladder, _ = published_ladder()
+    panels = [(scale, lad) for scale in runs_lib.SCALES for lad in (False, True)
+              if any(k[0] == scale and (k[1] == LADDER_FAMILY) == lad for k in groups)]
+    if not panels:
+        raise ValueError(f"{runs_dir} holds no run directories")
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 3.6 * len(panels)), squeeze=False)
+    for ax, (scale, lad) in zip(axes[:, 0], panels):
+        keys = [k for k in _family_order(groups) if k[0] == scale and (k[1] == LADDER_FAMILY) == lad]
+        tasks = [t for t in TASKS if any(t in groups[k] for k in keys)]  # the tasks this panel's suite has
+        width = 0.8 / len(keys)
+        for i, key in enumerate(keys):
+            cells = groups[key]
+            xs = np.arange(len(tasks)) + (i - (len(keys) - 1) / 2) * width
+            means = [cells[t].mean if t in cells and cells[t].mean is not None else np.nan for t in tasks]
+            stds = [cells[t].std if t in cells and cells[t].std is not None else 0.0 for t in tasks]
+            label = f"{key[1]}:{key[2]}" if key[2] else key[1]
+            ax.bar(xs, means, width * 0.9, yerr=stds, capsize=2, label=f"{label} (ours, {scale})")
+            pub = ladder.get(key[2]) if lad else published.get(key[1])
+            for x, t, m, sd in zip(xs, tasks, means, stds):
+                status = cells[t].status() if t in cells else "missing"
+                label = f"{m:.1f}" if not np.isnan(m) else status
+                ax.text(x, (0 if np.isnan(m) else m + sd) + 1.5, label, ha="center", fontsize=6, va="bottom")
+                p = pub[t] if pub else None
+                if p is not None and p.value is not None and p.comparable:
+                    ax.plot([x - width * 0.45, x + width * 0.45], [p.value, p.value], color="black", lw=2)
+                    if p.fail:
+                        ax.text(x, p.value + 1, "F", ha="center", fontsize=7)
+        ax.plot([], [], color="black", lw=2, label="published (full scale)")
+        ax.set_xticks(np.arange(len(tasks)), [TASK_TITLES[t] for t in tasks])
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.set_title(SCALE_TITLES[scale].split(" -- ")[0] + (" -- LRU ablation ladder" if lad else ""), fontsize=9)
+        ax.legend(fontsize=7, ncol=2, loc="upper left")
+    fig.tight_layout()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.stem + ".tmp" + out_path.suffix)
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, out_path)
+    return out_path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.table", description=__doc__.split("\n")[0])
+    parser.add_argument("runs_dir", help="a runs directory (e.g. runs/mini, made by experiments.reproduce)")
+    parser.add_argument("--format", choices=("md", "latex", "csv"), default="md")
+    parser.add_argument("--plot", metavar="OUT.png", help="also write the figure there")
+    args = parser.parse_args(argv)
+    try:
+        print(render(args.runs_dir, args.format))
+        if args.plot:
+            print(f"figure: {plot(args.runs_dir, args.plot)}")
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
