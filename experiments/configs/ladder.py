@@ -4,6 +4,9 @@ recurrence changes, from a dense tanh RNN to the LRU.
 
   python -m experiments.train --config experiments/configs/ladder.py:listops,rnn_tanh --workdir runs/ladder_tanh
   python -m experiments.train --config experiments/configs/ladder.py:listops_smoke,rnn_tanh --workdir runs/smoke
+      lru.py:listops_smoke with a dense tanh RNN. Full 3000 steps not measured yet (shared, overloaded machine);
+      with --config.train.num_steps=300 --config.train.eval_every=300, side by side with the LRU smoke: train loss
+      2.26 -> 1.90, test accuracy 22.5% (LRU rung: 30.3%; majority class 9.4%).
 
 Variants: "<task>[_smoke],<rung>" for every task in base.TASKS; rungs (paper row it reproduces, ListOps accuracy):
 
