@@ -32,8 +32,9 @@ def variants(module) -> list[str]:
     found = []
     for task in base.TASKS:
         for name in (task, f"{task}_smoke"):
+            probe = f"{name},{module.OPTIONS[0]}" if hasattr(module, "OPTIONS") else name
             try:
-                module.get_config(name)
+                module.get_config(probe)
             except ValueError:  # parse_variant's "unknown variant": this family does not have it
                 continue
             found.append(name)

@@ -51,48 +51,9 @@ RUNGS = {
     "lru": ([("T3", "LRU")], "lru", dict()),  # the LRU config itself
 }
 
-# LRU settings for the tasks experiments/configs/lru.py does not have yet. THIRD-PARTY values, as lru.py's own
-# ListOps: the LRU paper's per-task table could not be read; these are an LRU config set for the S4 code base
-# written by someone other than the authors (../shared/reference/hyperparameters.md, "LRU"). 6 layers, pre-norm
-# BatchNorm everywhere. Path-X: max phase pi/10 (paper) and bidirectional (a second third-party run).
-# Move these into lru.py when it gets every task; lru.py's variant is used wherever it exists.
-LRU_TASKS = {
-    "pathfinder": dict(d_model=192, d_state=256, r_min=0.9, r_max=0.999, lr=4e-3, recurrent_lr_factor=0.25,
-                       dropout=0.0, batch=64, epochs=200, warmup=50_000),
-    "pathx": dict(d_model=128, d_state=256, r_min=0.999, r_max=0.9999, max_phase=0.1 * math.pi, bidirectional=True,
-                  lr=2e-3, recurrent_lr_factor=0.25, dropout=0.0, batch=32, epochs=50, warmup=25_000),
-}
-
-
 def lru_config(task: str, smoke: bool) -> ml_collections.ConfigDict:
-    """The task's LRU config (unlocked): lru.get_config where lru.py has the variant, else from LRU_TASKS (full) or
-    lru.py's listops_smoke model/optimiser/training with the task's data and ring (smoke)."""
-    name = f"{task}_smoke" if smoke else task
-    if name in lru.VARIANTS:
-        return lru.get_config(name).unlock()
-    t = LRU_TASKS[task]
-    ring = dict(r_min=t["r_min"], r_max=t["r_max"], max_phase=t.get("max_phase", 2 * math.pi),
-                bidirectional=t.get("bidirectional", False))
-    c = base.base_config(task, smoke)
-    if smoke:  # task-independent parts of lru.py's smoke config; only the data and the ring are the task's
-        small = lru.get_config("listops_smoke")
-        c.model.update(small.model.to_dict())
-        c.optim.update(small.optim.to_dict())
-        c.train.update(small.train.to_dict())
-        c.model.layer_args.update(ring)
-        return c
-    c.model.layer = "lru"
-    c.model.layer_args.update(lru.lru_args(d_state=t["d_state"], **ring))
-    c.model.d_model, c.model.n_layers, c.model.dropout = t["d_model"], 6, t["dropout"]
-    c.model.norm, c.model.prenorm = "batch", True
-    c.optim.lr, c.optim.recurrent_lr_factor, c.optim.weight_decay = t["lr"], t["recurrent_lr_factor"], 0.05
-    c.optim.warmup_steps = t["warmup"]
-    c.train.batch_size = t["batch"]
-    c.train.num_steps = base.steps_for_epochs(task, t["epochs"], t["batch"])
-    c.train.eval_every = math.ceil(base.TRAIN_EXAMPLES[task] / t["batch"])  # once per epoch
-    c.train.checkpoint_every = min(c.train.eval_every, 1_000)
-    c.train.log_every = 100
-    return c
+    """The task's LRU config (unlocked), experiments/configs/lru.py: every rung starts from it."""
+    return lru.get_config(f"{task}_smoke" if smoke else task).unlock()
 
 
 def rung_layer(layer_args: dict, rung: str) -> tuple[str, dict]:
@@ -102,6 +63,9 @@ def rung_layer(layer_args: dict, rung: str) -> tuple[str, dict]:
         return "rnn", dict(d_state=layer_args["d_state"], bidirectional=layer_args["bidirectional"],
                            scan_method=layer_args["scan_method"], **change)
     return "lru", {**layer_args, **change}
+
+
+OPTIONS = tuple(RUNGS)  # what `python -m experiments.configs` lists as ',<option>'
 
 
 def get_config(arg: str = "listops,lru"):
