@@ -41,6 +41,8 @@ def test_unregistered_families_are_listed_not_crashing(capsys):
 
 @pytest.mark.slow
 def test_lru_learns_the_500_token_gap():
-    result = memory_task.train_family("lru", steps=300, length=512, eval_every=25)
+    """Measured once (models/README.md, "Long-gap memory"): this exact run reached 95% at step 525 (97.5%);
+    ~12 minutes on the shared 2-core dev machine. The LRU sits at chance for ~200 steps before it learns."""
+    result = memory_task.train_family("lru", steps=600, length=512, n_classes=4, lr=5e-3, eval_every=25)
     assert result["gap"] >= 500
     assert result["learned"] and result["final_val_accuracy"] >= 0.95, result
