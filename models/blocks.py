@@ -8,8 +8,16 @@ Activations (S5, Smith et al. 2023, and its code; W, W1, W2 are H x H Linear lay
     half_glu1: y = gelu(x) * sigmoid(W gelu(x))
     half_glu2: y = x * sigmoid(W gelu(x))                  (used by S5 and LRU configs on LRA)
 S5 additionally applies dropout to gelu(x) inside the GLU; here dropout is applied once, after the activation.
+
+Mixed precision (dtype="bfloat16"; the mamba and S4 authors' advice: recurrences in float32): parameters stay
+float32 and the residual stream and norms stay float32; the block casts the layer's input to `dtype`, and the GLU's
+matmuls run in `dtype`. The contract for every sequence layer: compute your matmuls in the dtype of the input you
+are given (cast the weights: `u @ W.astype(u.dtype)`), run the scan and keep its state in float32 (scan.
+linear_recurrence accumulates in float32 whatever it gets), and return float32. A layer that casts its input to
+float32 first is still correct, it just does not gain from bfloat16.
 """
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 ACTIVATIONS = ("gelu", "glu", "half_glu1", "half_glu2")
@@ -42,26 +50,28 @@ class ResidualBlock(nnx.Module):
     """block(x_BxLxH, mask_BxL=None) -> (B, L, H); `layer` is any module called layer(x_BxLxH, mask_BxL)."""
 
     def __init__(self, layer, d_model, *, norm="batch", prenorm=True, activation="gelu", dropout=0.0,
-                 bn_momentum=0.99, rngs: nnx.Rngs):
+                 bn_momentum=0.99, dtype="float32", rngs: nnx.Rngs):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.layer, self.prenorm, self.activation = layer, prenorm, activation
+        self.dtype = jnp.dtype(dtype)  # compute dtype of the layer's input and the GLU matmuls (params: float32)
         self.norm = MaskedNorm(norm, d_model, momentum=bn_momentum, rngs=rngs)
-        self.W1 = nnx.Linear(d_model, d_model, rngs=rngs) if activation == "glu" else nnx.data(None)
-        self.W2 = nnx.Linear(d_model, d_model, rngs=rngs) if activation != "gelu" else nnx.data(None)
+        linear = lambda: nnx.Linear(d_model, d_model, dtype=self.dtype, rngs=rngs)
+        self.W1 = linear() if activation == "glu" else nnx.data(None)
+        self.W2 = linear() if activation != "gelu" else nnx.data(None)
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
 
     def _activate(self, x):
-        g = jax.nn.gelu(x)
+        g = jax.nn.gelu(x.astype(self.dtype))
         if self.activation == "gelu":
             return g
         gate = jax.nn.sigmoid(self.W2(g))
         if self.activation == "glu":
             return self.W1(g) * gate
-        return (g if self.activation == "half_glu1" else x) * gate
+        return (g if self.activation == "half_glu1" else x.astype(self.dtype)) * gate
 
     def __call__(self, x_BxLxH, mask_BxL=None):
         z = self.norm(x_BxLxH, mask_BxL) if self.prenorm else x_BxLxH
-        z = self.dropout(self._activate(self.layer(z, mask_BxL)))
-        x_BxLxH = x_BxLxH + z
+        z = self.dropout(self._activate(self.layer(z.astype(self.dtype), mask_BxL)))
+        x_BxLxH = x_BxLxH + z.astype(x_BxLxH.dtype)
         return x_BxLxH if self.prenorm else self.norm(x_BxLxH, mask_BxL)
