@@ -1,17 +1,36 @@
-"""Benchmarks. `python -m experiments.benchmark scan [--out FILE] [--lengths 1024,4096] [--batch 8] [--state 256]`
+"""Benchmarks: every subcommand prints a readable table and writes JSON (--out).
 
-scan: every method of scan.linear_recurrence on the LRU case (time-invariant complex lam_N, b_BxLxN) side by
-side in one process: median forward and forward+backward wall time (compile excluded, timed separately),
-peak memory estimate from XLA's memory analysis, the method 'auto' picks, and the memory-bandwidth floor
-measured in the same run. Methods are timed round-robin so machine noise hits them alike; ratios are to the
-fastest method of the same L. Writes JSON (stdout by default).
+  python -m experiments.benchmark scan   [--operators diagonal,dense] [--lengths 1024,4096,16384] [--batch 8]
+                                         [--state 256] [--reps 7] [--out FILE]
+      every method of scan.linear_recurrence on each operator's make_inputs (time-invariant, complex64), side by
+      side in one process (round-robin): forward and forward+backward medians, compile times, XLA peak memory,
+      the method 'auto' picks, and the memory-bandwidth floor (bytes in + out over the copy bandwidth measured
+      in the same run with numpy.copyto into a pre-allocated, already-touched buffer).
+  python -m experiments.benchmark step   [--config experiments/configs/lru.py:listops] [--batch 8] [--length 2048]
+                                         [--set model.dtype=bfloat16 ...] [--reps 5] [--out FILE]
+      one train step and one eval step of a family's classifier through the trainer's own make_steps, on random
+      tokens: tokens/s, compile (+ first step) time, XLA peak bytes and the process's peak RSS. Default: the
+      issue's LRU (6 layers, H=128, N=256, LayerNorm, full GLU, B=8, L=2048, AdamW).
+  python -m experiments.benchmark layers [--lengths 1024,4096,16384] [--batch 1] [--d-model 128] [--out FILE]
+      every family in models.LAYERS at one width (small constructor args in LAYER_ARGS): forward and
+      forward+backward time and XLA peak memory per L; a size that does not fit (--max-bytes, or an error from
+      XLA) is recorded, not fatal.
+  python -m experiments.benchmark all --out DIR
+      scan + step + layers at the sizes that matter (L up to 16384; larger batches on a GPU/TPU), JSON files in DIR.
+
+Times are wall-clock medians after a warm-up call; compile time is lower + compile. On a shared machine compare
+within one run (ratios), not across runs.
 """
 import argparse
+import importlib.util
 import json
+import os
 import platform
+import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -19,8 +38,22 @@ import numpy as np
 
 import scan
 
-SCAN_METHODS = ("sequential", "associative", "chunked")
+# Small constructor args per family for `layers` (one common width is passed as d_model). A family registered in
+# models.LAYERS but missing here is built with no extra args (and recorded as an error if that fails).
+LAYER_ARGS = {
+    "lru": dict(d_state=64),
+    "s4d": dict(d_state=64),
+    "s5": dict(d_state=64),
+    "transformer": dict(n_heads=4),
+    "rnn": dict(),
+    "selective": dict(d_state=16),
+}
+# The state size used for an operator in `scan` when it differs from --state (dense: N x N transitions).
+SCAN_STATE = {"dense": 32}
+DEFAULT_STEP_SETTINGS = ("model.norm=layer", "model.activation=glu")  # the issue's LRU on top of lru.py:listops
 
+
+# ------------------------------------------------------------------------------------------------------ helpers
 
 def _time_call(fn, *args):
     start = time.perf_counter()
@@ -28,10 +61,10 @@ def _time_call(fn, *args):
     return time.perf_counter() - start
 
 
-def _compile(fn, *args):
+def _compile(fn, *args, jit=True):
     """(compiled, seconds to lower + compile)."""
     start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
+    compiled = (jax.jit(fn) if jit else fn).lower(*args).compile()
     return compiled, time.perf_counter() - start
 
 
@@ -42,48 +75,98 @@ def _peak_bytes(compiled):
     return int(m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes)
 
 
+def _peak_rss_bytes():
+    """The process's peak resident set so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def measure_copy_bandwidth(n_bytes=512 * 2**20, reps=7):
-    """Bytes read + written per second by a jitted elementwise negate of a large float32 array."""
+    """Bytes read + written per second copying into a pre-allocated, already-touched buffer (numpy.copyto): the
+    hardware's copy bandwidth, without the page faults of a freshly allocated output."""
+    src = np.ones(n_bytes // 4, np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)  # touch every page of dst once
+    seconds = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        seconds.append(time.perf_counter() - start)
+    return 2 * n_bytes / statistics.median(seconds)
+
+
+def measure_jax_negate_bandwidth(n_bytes=512 * 2**20, reps=7):
+    """Read + write bytes/s of a jitted negate (allocates a fresh output every call: includes page faults)."""
     x = jnp.ones((n_bytes // 4,), jnp.float32)
     neg, _ = _compile(lambda x: -x, x)
     jax.block_until_ready(neg(x))
-    seconds = statistics.median(_time_call(neg, x) for _ in range(reps))
-    return 2 * n_bytes / seconds
+    return 2 * n_bytes / statistics.median(_time_call(neg, x) for _ in range(reps))
 
 
-def _inputs(batch, length, state, seed=0):
-    rng = np.random.default_rng(seed)
-    lam_N = 0.99 * np.exp(2j * np.pi * rng.uniform(size=state))
-    b_BxLxN = rng.normal(size=(batch, length, state)) + 1j * rng.normal(size=(batch, length, state))
-    return jnp.asarray(lam_N, jnp.complex64), jnp.asarray(b_BxLxN, jnp.complex64)
+def print_table(title, header, rows):
+    """A plain aligned text table on stdout."""
+    cells = [[str(c) for c in header]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    for i, row in enumerate(cells):
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
 
 
-def _forward(method):
-    return lambda lam_N, b: scan.linear_recurrence(lam_N, b, method=method)
+def _fmt(x):
+    if isinstance(x, float):
+        return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+    return "-" if x is None else str(x)
 
 
-def _forward_backward(method):
-    def loss(lam_N, b):
-        h = scan.linear_recurrence(lam_N, b, method=method)
+def _int_list(text):
+    return [int(x) for x in text.split(",") if x]
+
+
+def _str_list(text):
+    return [x for x in text.split(",") if x]
+
+
+def _environment():
+    return {"backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
+            "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
+
+
+# --------------------------------------------------------------------------------------------------------- scan
+
+def _scan_inputs(operator, batch, length, state, seed=0):
+    """Time-invariant complex64 (a, b) from the operator's own make_inputs (|a| = 0.99)."""
+    a, b, _ = scan.OPERATORS[operator].make_inputs(np.random.default_rng(seed), batch, length, state,
+                                                   np.complex64, 0.99, False)
+    return jnp.asarray(a), jnp.asarray(b)
+
+
+def _scan_forward(operator, method):
+    return lambda a, b: scan.linear_recurrence(a, b, method=method, operator=operator)
+
+
+def _scan_forward_backward(operator, method):
+    def loss(a, b):
+        h = scan.linear_recurrence(a, b, method=method, operator=operator)
         return jnp.sum(jnp.real(h)) + jnp.sum(jnp.imag(h))
     return jax.grad(loss, argnums=(0, 1))
 
 
-def bench_scan_length(length, batch, state, reps, bandwidth):
-    lam_N, b = _inputs(batch, length, state)
+def bench_scan_length(operator, length, batch, state, reps, bandwidth):
+    a, b = _scan_inputs(operator, batch, length, state)
     compiled, rows = {}, {}
-    for method in SCAN_METHODS:
-        fwd, fwd_s = _compile(_forward(method), lam_N, b)
-        bwd, bwd_s = _compile(_forward_backward(method), lam_N, b)
+    for method in scan.OPERATORS[operator].methods:
+        fwd, fwd_s = _compile(_scan_forward(operator, method), a, b)
+        bwd, bwd_s = _compile(_scan_forward_backward(operator, method), a, b)
         compiled[method] = (fwd, bwd)
         rows[method] = {"compile_forward_s": fwd_s, "compile_forward_backward_s": bwd_s,
                         "peak_bytes_forward": _peak_bytes(fwd), "peak_bytes_forward_backward": _peak_bytes(bwd),
                         "forward_s": [], "forward_backward_s": []}
-        jax.block_until_ready((fwd(lam_N, b), bwd(lam_N, b)))  # warm-up
+        jax.block_until_ready((fwd(a, b), bwd(a, b)))  # warm-up
     for _ in range(reps):  # round-robin: noise spreads over all methods alike
         for method, (fwd, bwd) in compiled.items():
-            rows[method]["forward_s"].append(_time_call(fwd, lam_N, b))
-            rows[method]["forward_backward_s"].append(_time_call(bwd, lam_N, b))
+            rows[method]["forward_s"].append(_time_call(fwd, a, b))
+            rows[method]["forward_backward_s"].append(_time_call(bwd, a, b))
     for row in rows.values():
         row["forward_s"] = statistics.median(row["forward_s"])
         row["forward_backward_s"] = statistics.median(row["forward_backward_s"])
@@ -91,15 +174,18 @@ def bench_scan_length(length, batch, state, reps, bandwidth):
         best = min(row[key] for row in rows.values())
         for row in rows.values():
             row[key.replace("_s", "_ratio_to_fastest")] = row[key] / best
-    itemsize = b.dtype.itemsize
-    io_forward = lam_N.size * itemsize + 2 * b.size * itemsize  # lam, b in; h out
-    io_backward = io_forward + 2 * b.size * itemsize + lam_N.size * itemsize  # + grads of b and lam (h reread)
-    auto = scan.choose_method("diagonal", length, time_varying=False)
-    fastest = min(rows, key=lambda m: rows[m]["forward_s"])
-    fastest_fb = min(rows, key=lambda m: rows[m]["forward_backward_s"])
+    io_forward = a.nbytes + 2 * b.nbytes  # a, b in; h out
+    io_backward = io_forward + 2 * b.nbytes + a.nbytes  # + the cotangents of b and a out, h reread
+    for row in rows.values():
+        row["forward_ratio_to_floor"] = row["forward_s"] / (io_forward / bandwidth)
+        row["forward_backward_ratio_to_floor"] = row["forward_backward_s"] / (io_backward / bandwidth)
+        row["peak_forward_backward_over_output"] = row["peak_bytes_forward_backward"] / b.nbytes
+    auto = scan.choose_method(operator, length, time_varying=False)
     return {
-        "length": length, "methods": rows, "auto": auto, "fastest_forward": fastest,
-        "fastest_forward_backward": fastest_fb,
+        "operator": operator, "length": length, "batch": batch, "state": state, "output_bytes": b.nbytes,
+        "methods": rows, "auto": auto,
+        "fastest_forward": min(rows, key=lambda m: rows[m]["forward_s"]),
+        "fastest_forward_backward": min(rows, key=lambda m: rows[m]["forward_backward_s"]),
         "auto_forward_ratio_to_fastest": rows[auto]["forward_ratio_to_fastest"],
         "auto_forward_backward_ratio_to_fastest": rows[auto]["forward_backward_ratio_to_fastest"],
         "bandwidth_floor_forward_s": io_forward / bandwidth,
@@ -108,44 +194,264 @@ def bench_scan_length(length, batch, state, reps, bandwidth):
 
 
 def run_scan(args):
+    unknown = [op for op in args.operators if op not in scan.OPERATORS]
+    if unknown:
+        raise SystemExit(f"error: --operators {','.join(unknown)}: not in scan.OPERATORS {sorted(scan.OPERATORS)}")
     bandwidth = measure_copy_bandwidth()
-    results = [bench_scan_length(length, args.batch, args.state, args.reps, bandwidth) for length in args.lengths]
-    return {
-        "benchmark": "scan", "case": "diagonal, time-invariant lam_N, complex64, axis=1, reverse=False",
-        "batch": args.batch, "state": args.state, "reps": args.reps,
-        "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
-        "jax": jax.__version__, "machine": platform.processor() or platform.machine(),
+    results = [bench_scan_length(op, length, args.batch, SCAN_STATE.get(op, args.state), args.reps, bandwidth)
+               for op in args.operators for length in args.lengths]
+    report = {
+        "benchmark": "scan", "case": "time-invariant a from each operator's make_inputs (|a| = 0.99), complex64, "
+                                     "axis=1, reverse=False",
+        "batch": args.batch, "state": args.state, "reps": args.reps, **_environment(),
         "copy_bandwidth_bytes_per_s": bandwidth,
+        "jax_negate_bandwidth_bytes_per_s": measure_jax_negate_bandwidth(),
         "notes": {"peak_bytes": "compiled.memory_analysis(): temp + argument + output - alias bytes (XLA buffer "
                                 "assignment, a static upper bound on live buffers, not measured RSS)",
-                  "bandwidth_floor": "(bytes in + bytes out) / copy bandwidth measured by a jitted negate of a "
-                                     "512 MiB array in this run",
-                  "forward_backward": "jax.grad of sum(Re h + Im h) w.r.t. lam_N and b"},
+                  "bandwidth_floor": "(bytes in + bytes out) / copy bandwidth (numpy.copyto of 512 MiB into a "
+                                     "pre-allocated, already-touched buffer, this run)",
+                  "forward_backward": "jax.grad of sum(Re h + Im h) w.r.t. a and b"},
         "results": results,
+    }
+    rows = [(r["operator"], r["length"], m, v["forward_s"] * 1e3, v["forward_ratio_to_fastest"],
+             v["forward_ratio_to_floor"], v["forward_backward_s"] * 1e3, v["forward_backward_ratio_to_floor"],
+             v["compile_forward_backward_s"], v["peak_bytes_forward_backward"] / 2**20,
+             v["peak_forward_backward_over_output"], "auto" if m == r["auto"] else "")
+            for r in results for m, v in r["methods"].items()]
+    print_table(f"scan (B={args.batch}; copy bandwidth {bandwidth / 1e9:.1f} GB/s, numpy.copyto)",
+                ["operator", "L", "method", "fwd ms", "/fastest", "/floor", "fwd+bwd ms", "/floor",
+                 "compile fb s", "peak fb MiB", "peak/out", ""], rows)
+    return report
+
+
+# --------------------------------------------------------------------------------------------------------- step
+
+def load_config(spec):
+    """'path/to/family.py:variant' -> the family's get_config(variant), unlocked for --set overrides."""
+    path, _, variant = spec.partition(":")
+    if not Path(path).is_file():
+        raise SystemExit(f"error: --config {spec!r}: no file {path!r} (expected experiments/configs/<family>.py:"
+                         "<variant>)")
+    module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config(variant) if variant else module.get_config()
+    config.unlock()
+    return config
+
+
+def apply_settings(config, settings):
+    """'a.b.c=value' overrides (value parsed as a Python literal when it is one, else a string)."""
+    import ast
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --set {setting!r}: expected key=value, e.g. model.dtype=bfloat16")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        *parents, leaf = key.split(".")
+        node = config
+        for p in parents:
+            node = node[p]
+        if leaf not in node:
+            raise SystemExit(f"error: --set {setting!r}: the config has no key {key!r}")
+        node[leaf] = value
+    return config
+
+
+def bench_step(config, batch_size, length, reps, vocab_size=20, n_classes=10):
+    """Train and eval step of config's classifier, built and stepped as the trainer does, on random tokens."""
+    from flax import nnx
+
+    import models
+    from experiments import optim, trainer
+
+    rng = np.random.default_rng(0)
+    batch = {"inputs": rng.integers(0, vocab_size, (batch_size, length)).astype(np.int32),
+             "lengths": np.full(batch_size, length, np.int32),
+             "labels": rng.integers(0, n_classes, batch_size).astype(np.int32), "valid": np.ones(batch_size, bool)}
+    model = models.build_classifier(**config.model.to_dict(), n_classes=n_classes, vocab_size=vocab_size,
+                                    rngs=nnx.Rngs(params=config.seed, dropout=config.seed + 1))
+    tx = optim.make_optimizer(config.optim, optim.param_labels(model), total_steps=config.train.num_steps)
+    train_graphdef, eval_graphdef, state = trainer.init_state(model, tx)
+    steps = trainer.make_steps(train_graphdef, eval_graphdef, tx)
+    n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
+
+    start = time.perf_counter()
+    train, train_compile_s = _compile(steps.train, state, batch, jit=False)
+    state, metrics = train(state, batch)
+    jax.block_until_ready(metrics)
+    first_train_s = time.perf_counter() - start  # compile + first step: what a run waits for before step 2
+    train_times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        state, metrics = train(state, batch)
+        jax.block_until_ready(metrics)
+        train_times.append(time.perf_counter() - start)
+    evaluate, eval_compile_s = _compile(steps.evaluate, state["params"], state["rest"], batch, jit=False)
+    jax.block_until_ready(evaluate(state["params"], state["rest"], batch))
+    eval_times = [_time_call(evaluate, state["params"], state["rest"], batch) for _ in range(reps)]
+    tokens = batch_size * length
+    train_s, eval_s = statistics.median(train_times), statistics.median(eval_times)
+    return {
+        "layer": config.model.layer, "model": config.model.to_dict(), "batch": batch_size, "length": length,
+        "parameters": int(n_params), "optimizer": "AdamW (experiments/optim.py, the trainer's)",
+        "train_step_s": train_s, "train_tokens_per_s": tokens / train_s,
+        "train_compile_s": train_compile_s, "train_compile_and_first_step_s": first_train_s,
+        "train_peak_bytes_xla": _peak_bytes(train),
+        "eval_step_s": eval_s, "eval_tokens_per_s": tokens / eval_s, "eval_compile_s": eval_compile_s,
+        "eval_peak_bytes_xla": _peak_bytes(evaluate),
+        "peak_rss_bytes": _peak_rss_bytes(), "final_loss": float(metrics["loss"]),
     }
 
 
-def _int_list(text):
-    return [int(x) for x in text.split(",") if x]
+def run_step(args):
+    config = apply_settings(load_config(args.config), list(DEFAULT_STEP_SETTINGS) + list(args.set))
+    result = bench_step(config, args.batch, args.length, args.reps)
+    report = {"benchmark": "step", "config": args.config, "settings": list(DEFAULT_STEP_SETTINGS) + list(args.set),
+              **_environment(), "reps": args.reps,
+              "notes": {"peak_rss_bytes": "the process's peak resident set (getrusage), whole process",
+                        "train_peak_bytes_xla": "memory_analysis of the compiled train step (donated state)"},
+              "results": [result]}
+    r = result
+    print_table(f"step ({args.config} {' '.join(report['settings'])})",
+                ["layer", "B", "L", "params", "train tok/s", "eval tok/s", "compile+1st s", "eval compile s",
+                 "XLA peak MiB", "peak RSS MiB"],
+                [(r["layer"], r["batch"], r["length"], r["parameters"], r["train_tokens_per_s"],
+                  r["eval_tokens_per_s"], r["train_compile_and_first_step_s"], r["eval_compile_s"],
+                  r["train_peak_bytes_xla"] / 2**20, r["peak_rss_bytes"] / 2**20)])
+    return report
+
+
+# ------------------------------------------------------------------------------------------------------- layers
+
+def bench_layer(name, d_model, batch, length, reps, max_bytes):
+    """Forward and forward+backward of one layer on random (B, L, H) float32 input with a full mask."""
+    from flax import nnx
+
+    import models
+    layer = models.LAYERS[name](d_model, **LAYER_ARGS.get(name, {}), rngs=nnx.Rngs(0))
+    graphdef, params = nnx.split(layer)
+    u = jnp.asarray(np.random.default_rng(0).normal(size=(batch, length, d_model)), jnp.float32)
+    mask = jnp.ones((batch, length), bool)
+    forward = lambda params, u: nnx.merge(graphdef, params)(u, mask)
+    loss = lambda params, u: jnp.sum(forward(params, u) ** 2)
+    row = {}
+    for key, fn in (("forward", forward), ("forward_backward", jax.grad(loss, argnums=(0, 1)))):
+        compiled, compile_s = _compile(fn, params, u)
+        peak = _peak_bytes(compiled)
+        row[f"{key}_compile_s"], row[f"{key}_peak_bytes"] = compile_s, peak
+        if peak > max_bytes:
+            row["skipped"] = f"{key} needs {peak / 2**30:.1f} GiB > --max-bytes {max_bytes / 2**30:.1f} GiB"
+            return row
+        jax.block_until_ready(compiled(params, u))
+        row[f"{key}_s"] = statistics.median(_time_call(compiled, params, u) for _ in range(reps))
+    row["forward_backward_tokens_per_s"] = batch * length / row["forward_backward_s"]
+    return row
+
+
+def run_layers(args):
+    import models
+    results = []
+    for name in sorted(models.LAYERS):
+        for length in args.lengths:
+            entry = {"layer": name, "length": length, "batch": args.batch, "d_model": args.d_model,
+                     "layer_args": LAYER_ARGS.get(name, {})}
+            try:
+                entry.update(bench_layer(name, args.d_model, args.batch, length, args.reps, args.max_bytes))
+            except Exception as error:  # noqa: BLE001 - an OOM / XLA limit is a result to record, not a crash
+                entry["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
+            results.append(entry)
+            print(f"  layers: {name} L={length} done", file=sys.stderr, flush=True)
+    report = {"benchmark": "layers", **_environment(), "batch": args.batch, "d_model": args.d_model,
+              "reps": args.reps, "max_bytes": args.max_bytes, "results": results}
+    ms = lambda r, k: r[k] * 1e3 if k in r else None
+    mib = lambda r, k: r[k] / 2**20 if k in r else None
+    print_table(f"layers (B={args.batch}, H={args.d_model})",
+                ["layer", "L", "fwd ms", "fwd+bwd ms", "fwd peak MiB", "fwd+bwd peak MiB", "note"],
+                [(r["layer"], r["length"], ms(r, "forward_s"), ms(r, "forward_backward_s"),
+                  mib(r, "forward_peak_bytes"), mib(r, "forward_backward_peak_bytes"),
+                  r.get("skipped") or r.get("error", "")[:60]) for r in results])
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------------- all
+
+def all_sizes(backend):
+    """Sizes for `all`: L up to 16384; batches that fill an accelerator (GPU/TPU), CPU-sized otherwise."""
+    accelerator = backend in ("gpu", "tpu")
+    return dict(scan_batch=64 if accelerator else 8, step_batch=32 if accelerator else 8,
+                layers_batch=16 if accelerator else 1, reps=5 if accelerator else 3)
+
+
+def run_all(args):
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = all_sizes(jax.default_backend())
+    runs = {
+        "scan": (run_scan, argparse.Namespace(operators=sorted(scan.OPERATORS), lengths=[1024, 4096, 16384],
+                                              batch=sizes["scan_batch"], state=256, reps=sizes["reps"])),
+        "step": (run_step, argparse.Namespace(config="experiments/configs/lru.py:listops", set=[],
+                                              batch=sizes["step_batch"], length=2048, reps=sizes["reps"])),
+        "layers": (run_layers, argparse.Namespace(lengths=[1024, 4096, 16384], batch=sizes["layers_batch"],
+                                                  d_model=128, reps=sizes["reps"], max_bytes=args.max_bytes)),
+    }
+    summary = {"benchmark": "all", **_environment(), "sizes": sizes, "files": {}}
+    for name, (fn, sub_args) in runs.items():
+        start = time.perf_counter()
+        report = fn(sub_args)
+        report["elapsed_s"] = time.perf_counter() - start
+        _write_json(out / f"{name}.json", report)
+        summary["files"][name] = str(out / f"{name}.json")
+    _write_json(out / "all.json", summary)
+    return summary
+
+
+def _write_json(path, obj):
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m experiments.benchmark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments.benchmark", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_scan = sub.add_parser("scan", help="scan.linear_recurrence methods side by side")
-    p_scan.add_argument("--lengths", type=_int_list, default=[1024, 4096, 16384])
-    p_scan.add_argument("--batch", type=int, default=8)
-    p_scan.add_argument("--state", type=int, default=256)
-    p_scan.add_argument("--reps", type=int, default=7, help="timed calls per method (median reported)")
-    p_scan.add_argument("--out", default=None, help="write the JSON here instead of stdout")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = sub.add_parser("scan", help="scan.linear_recurrence methods side by side", formatter_class=fmt)
+    p.add_argument("--operators", type=_str_list, default=sorted(scan.OPERATORS),
+                   help="comma-separated names in scan.OPERATORS")
+    p.add_argument("--lengths", type=_int_list, default=[1024, 4096, 16384])
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--state", type=int, default=256, help=f"N (overridden per operator by {SCAN_STATE})")
+    p.add_argument("--reps", type=int, default=7, help="timed calls per method (median reported)")
+    p.add_argument("--out", default=None, help="write the JSON to this file")
+    p = sub.add_parser("step", help="one train step and one eval step through the trainer", formatter_class=fmt)
+    p.add_argument("--config", default="experiments/configs/lru.py:listops", help="<family file>:<variant>")
+    p.add_argument("--set", action="append", default=[],
+                   help=f"config override key=value (repeatable), applied after {DEFAULT_STEP_SETTINGS}")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--length", type=int, default=2048)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--out", default=None, help="write the JSON to this file")
+    p = sub.add_parser("layers", help="every family in models.LAYERS at one width", formatter_class=fmt)
+    p.add_argument("--lengths", type=_int_list, default=[1024, 4096, 16384])
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--d-model", dest="d_model", type=int, default=128)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--max-bytes", dest="max_bytes", type=int, default=16 * 2**30,
+                   help="skip running a compiled function whose XLA peak exceeds this (recorded as skipped)")
+    p.add_argument("--out", default=None, help="write the JSON to this file")
+    p = sub.add_parser("all", help="scan + step + layers at the sizes that matter", formatter_class=fmt)
+    p.add_argument("--out", required=True, help="directory for scan.json, step.json, layers.json, all.json")
+    p.add_argument("--max-bytes", dest="max_bytes", type=int, default=32 * 2**30)
     args = parser.parse_args(argv)
-    result = {"scan": run_scan}[args.command](args)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    else:
-        print(text)
+    result = {"scan": run_scan, "step": run_step, "layers": run_layers, "all": run_all}[args.command](args)
+    if args.command != "all" and args.out:
+        _write_json(args.out, result)
     return result
 
 

@@ -144,10 +144,36 @@ def to_device(batch: dict, mesh: Mesh) -> dict:
     return jax.device_put(batch, NamedSharding(mesh, P("data")))
 
 
-def evaluate(steps: Steps, state, split: dict, batch_size: int, mesh: Mesh, progress=None, what="evaluation") -> dict:
+def batch_tokens(batch: dict) -> tuple[int, int]:
+    """(real, padded) tokens of a batch: real counts valid positions of valid rows, padded every position."""
+    real = padded = 0
+    for inputs, lengths in (("inputs", "lengths"), ("inputs2", "lengths2")):
+        if lengths in batch:
+            real += int(batch[lengths][batch["valid"]].sum())
+            padded += int(np.prod(batch[inputs].shape[:2]))
+    return real, padded
+
+
+def train_batch_stream(split: dict, cfg, start_step: int):
+    """The training batches from start_step; length-bucketed when train.bucket_boundaries is set."""
+    boundaries = tuple(cfg.get("bucket_boundaries") or ())
+    if boundaries:
+        return lra.iterator.bucketed_train_batches(split, cfg.batch_size, cfg.data_seed, start_step=start_step,
+                                                   bucket_boundaries=boundaries)
+    return lra.train_batches(split, cfg.batch_size, cfg.data_seed, start_step=start_step)
+
+
+def eval_batch_stream(split: dict, batch_size: int, bucket_boundaries=()):
+    if bucket_boundaries:
+        return lra.iterator.bucketed_eval_batches(split, batch_size, bucket_boundaries=tuple(bucket_boundaries))
+    return lra.eval_batches(split, batch_size)
+
+
+def evaluate(steps: Steps, state, split: dict, batch_size: int, mesh: Mesh, progress=None, what="evaluation",
+             bucket_boundaries=()) -> dict:
     """Loss and accuracy over every example of split; progress (a runlog.Progress) reports long evaluations."""
     totals = dict(loss_sum=0.0, correct=0.0, count=0.0)
-    batches = lra.eval_batches(split, batch_size)
+    batches = eval_batch_stream(split, batch_size, bucket_boundaries)
     if progress is not None:
         batches = progress.batches(batches, lra.num_eval_batches(split, batch_size), what)
     for batch in batches:
@@ -174,7 +200,7 @@ def check_finite(state) -> None:
 
 def fresh_meta() -> dict:
     return dict(step=0, best_val_accuracy=-1.0, best_val_loss=None, best_step=-1, train_time_s=0.0, wall_time_s=0.0,
-                train_tokens=0, last_train_loss=None, compile_s=None)
+                train_tokens=0, train_padded_tokens=0, last_train_loss=None, compile_s=None)
 
 
 def print_param_groups(model: nnx.Module) -> None:
@@ -342,7 +368,7 @@ def train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time)
     lr_schedule = optim.schedule(config.optim, config.optim.lr, total_steps=cfg.num_steps)
     progress = runlog.Progress(cfg.num_steps)
     step = progress.step = meta["step"]
-    batches = lra.train_batches(dataset.splits["train"], cfg.batch_size, cfg.data_seed, start_step=step)
+    batches = train_batch_stream(dataset.splits["train"], cfg, step)
     try:
         return _train_steps(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time, batches, progress,
                             lr_schedule)
@@ -354,7 +380,7 @@ def train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time)
 def _train_steps(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time, batches, progress, lr_schedule):
     cfg = config.train
     step = meta["step"]
-    window, window_tokens, timed_steps, timer = [], 0, 0, runlog.Timer()
+    window, window_tokens, window_padded, timed_steps, timer = [], 0, 0, 0, runlog.Timer()
     compile_s = None
     while step < cfg.num_steps:
         if _stop["requested"]:
@@ -372,7 +398,8 @@ def _train_steps(config, dataset, mesh, steps, state, meta, ckpts, log, wall_tim
             progress.start_pace(step)
         else:
             timed_steps += 1
-            window_tokens += int(batch["lengths"].sum())
+            real, padded = batch_tokens(batch)
+            window_tokens, window_padded = window_tokens + real, window_padded + padded
         last = step == cfg.num_steps
         logged = step % cfg.log_every == 0 or last
         evaluated = step % cfg.eval_every == 0 or last
@@ -384,17 +411,20 @@ def _train_steps(config, dataset, mesh, steps, state, meta, ckpts, log, wall_tim
             elapsed = timer.lap()
             meta["train_time_s"] += elapsed
             meta["train_tokens"] += window_tokens
+            meta["train_padded_tokens"] = meta.get("train_padded_tokens", 0) + window_padded
             meta["last_train_loss"] = values["loss"]
             # optax evaluates the schedule at the count of updates done before: step - 1 made this state.
+            # tokens_per_s: real (unpadded) tokens; padded_tokens_per_s: every position the model computed.
             values.update(steps_per_s=timed_steps / elapsed, tokens_per_s=window_tokens / elapsed,
+                          padded_tokens_per_s=window_padded / elapsed,
                           lr=float(lr_schedule(step - 1)))
             log.write(step, "train", values)
             progress.update(step, values, elapsed_s=wall_time())
             ckpts.poll()  # a background save that failed stops the run now, not one interval later
-            window, window_tokens, timed_steps = [], 0, 0
+            window, window_tokens, window_padded, timed_steps = [], 0, 0, 0
         if evaluated:
             val = evaluate(steps, state, dataset.splits["val"], cfg.eval_batch_size, mesh, progress,
-                           f"step {step}: evaluating val")
+                           f"step {step}: evaluating val", bucket_boundaries=cfg.bucket_boundaries)
             log.write(step, "val", val)
             progress.message(f"step {step}: val accuracy {val['accuracy']:.4f}, loss {val['loss']:.4f}")
             if val["accuracy"] > meta["best_val_accuracy"]:
@@ -415,7 +445,7 @@ def final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log) -> d
     progress = runlog.Progress(config.train.num_steps)
     progress.message(f"testing the best-by-validation checkpoint (step {best_meta['best_step']})")
     test = evaluate(steps, best_state, dataset.splits["test"], config.train.eval_batch_size, mesh, progress,
-                    "evaluating test")
+                    "evaluating test", bucket_boundaries=config.train.bucket_boundaries)
     log.write(best_meta["best_step"], "test", test)
     majority_label, majority = majority_baseline(dataset, "test")
     return dict(
@@ -428,7 +458,8 @@ def final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log) -> d
         final_train_loss=meta["last_train_loss"],
         train_time_s=meta["train_time_s"],
         compile_s=meta["compile_s"],  # the train step's compile (+ first step) in the last session that trained
-        tokens_per_s=meta["train_tokens"] / max(meta["train_time_s"], 1e-9),
+        tokens_per_s=meta["train_tokens"] / max(meta["train_time_s"], 1e-9),  # real (unpadded) tokens
+        padded_tokens_per_s=meta.get("train_padded_tokens", 0) / max(meta["train_time_s"], 1e-9),
         majority_class_test_accuracy=majority,
         majority_class_label=majority_label,
         # A run that does not beat the majority class learned nothing (Path-X runs do this on some seeds).

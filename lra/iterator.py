@@ -120,3 +120,59 @@ def eval_batches(split: Split, batch_size: int, *, bucket_boundaries=None) -> It
         # length and a model's masked pooling never divides by zero on them.
         indices = np.concatenate([real, np.full(batch_size - real.size, real[0])])
         yield gather(split, indices, np.arange(batch_size) < real.size, bucket_boundaries)
+
+
+# ------------------------------------------------------------------------------ length bucketing (sorted windows)
+# Batches of similar length, still a pure function of (seed, step): the seeded example stream above is cut into
+# windows of `window_batches` batches; inside a window the examples are sorted by length and cut into batches,
+# and the window's batches are visited in a seeded random order. A window holds exactly the examples the
+# unbucketed stream would give in those steps, so every example still appears once per epoch's worth of steps
+# (exactly once when the epoch is a whole number of windows), and resuming at a step needs only the step.
+
+SORT_WINDOW_BATCHES = 64  # batches per sorting window: wider = more similar lengths, less mixing across a window
+
+
+def _sort_key(split: Split, indices: np.ndarray) -> np.ndarray:
+    """Length that decides the padded size (the longer document for two-document tasks)."""
+    lengths = split["lengths"][indices]
+    return np.maximum(lengths, split["lengths2"][indices]) if "lengths2" in split else lengths
+
+
+def bucketed_window(split: Split, index_batches, batch_size: int, seed: int, window: int,
+                    window_batches: int) -> np.ndarray:
+    """(window_batches, batch_size) example indices of sorting window `window`, rows in the order they are used."""
+    first = window * window_batches
+    indices = np.concatenate([np.asarray(index_batches[k]) for k in range(first, first + window_batches)])
+    by_length = indices[np.argsort(_sort_key(split, indices), kind="stable")].reshape(window_batches, batch_size)
+    order = np.random.default_rng([_shuffle_seed(seed), window]).permutation(window_batches)
+    return by_length[order]
+
+
+def bucketed_train_batches(split: Split, batch_size: int, seed: int, start_step: int = 0, *, bucket_boundaries,
+                           window_batches: int = SORT_WINDOW_BATCHES) -> Iterator[Batch]:
+    """Endless length-bucketed training batches start_step, start_step + 1, ...: each batch holds examples of
+    similar length, padded to the smallest of `bucket_boundaries` that fits (so at most len(boundaries) + 1
+    shapes compile). Batch k is a pure function of (split, batch_size, seed, k, boundaries, window_batches)."""
+    n = _check(split, batch_size)
+    if start_step < 0:
+        raise ValueError(f"step must be non-negative, got {start_step}")
+    if window_batches < 1:
+        raise ValueError(f"window_batches must be >= 1, got {window_batches}")
+    index_batches = train_index_batches(n, batch_size, seed)
+    window, rows = None, None
+    for step in itertools.count(start_step):
+        if step // window_batches != window:
+            window = step // window_batches
+            rows = bucketed_window(split, index_batches, batch_size, seed, window, window_batches)
+        yield gather(split, rows[step % window_batches], np.ones(batch_size, bool), bucket_boundaries)
+
+
+def bucketed_eval_batches(split: Split, batch_size: int, *, bucket_boundaries) -> Iterator[Batch]:
+    """Every example exactly once, in order of length (a fixed order), padded per batch to a bucket boundary;
+    the padded tail of the last batch has valid=False (copies of a real example, as in eval_batches)."""
+    n = _check(split, batch_size)
+    by_length = np.argsort(_sort_key(split, np.arange(n)), kind="stable")
+    for start in range(0, n, batch_size):
+        real = by_length[start:start + batch_size]
+        indices = np.concatenate([real, np.full(batch_size - real.size, real[0])])
+        yield gather(split, indices, np.arange(batch_size) < real.size, bucket_boundaries)

@@ -63,7 +63,7 @@ class SequenceEncoder(nnx.Module):
 
     def __init__(self, make_layer, *, d_model, n_layers, norm="batch", prenorm=True, activation="half_glu2",
                  dropout=0.0, pooling="mean", vocab_size=None, d_input=None, bn_momentum=0.99,
-                 positions="none", max_len=None, mlp_dim=None, rngs: nnx.Rngs):
+                 positions="none", max_len=None, mlp_dim=None, dtype="float32", rngs: nnx.Rngs):
         if (vocab_size is None) == (d_input is None):
             raise ValueError("set exactly one of vocab_size (token inputs) and d_input (real-valued inputs)")
         if pooling not in POOLINGS:
@@ -84,7 +84,7 @@ class SequenceEncoder(nnx.Module):
             else nnx.data(None)
         self.blocks = nnx.List([
             ResidualBlock(make_layer(rngs), d_model, norm=norm, prenorm=prenorm, activation=activation,
-                          dropout=dropout, bn_momentum=bn_momentum, mlp_dim=mlp_dim, rngs=rngs)
+                          dropout=dropout, bn_momentum=bn_momentum, mlp_dim=mlp_dim, dtype=dtype, rngs=rngs)
             for _ in range(n_layers)])
         self.final_norm = MaskedNorm(norm, d_model, momentum=bn_momentum, rngs=rngs) if prenorm else nnx.data(None)
 
@@ -163,13 +163,19 @@ LAYERS = {
 def build_classifier(*, layer: str, layer_args: dict, d_model: int, n_layers: int, norm="batch", prenorm=True,
                      activation="half_glu2", dropout=0.0, pooling="mean", n_classes, vocab_size=None,
                      d_input=None, dual=False, bn_momentum=0.99, positions="none", max_len=None, mlp_dim=None,
-                     rngs: nnx.Rngs) -> nnx.Module:
-    """The trainer's entry point: a Classifier (or DualClassifier if dual) of n_layers blocks of LAYERS[layer]."""
+                     dtype="float32", rngs: nnx.Rngs) -> nnx.Module:
+    """The trainer's entry point: a Classifier (or DualClassifier if dual) of n_layers blocks of LAYERS[layer].
+
+    dtype: "float32" or "bfloat16" (mixed precision: bfloat16 activations and matmuls in the blocks and layers,
+    float32 parameters, residual stream, norms, pooling, head and recurrences; see models/blocks.py)."""
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"model.dtype must be 'float32' or 'bfloat16', got {dtype!r}")
     if layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}; known: {sorted(LAYERS)}")
     layer_cls = LAYERS[layer]
     encoder = SequenceEncoder(
         lambda r: layer_cls(d_model, **layer_args, rngs=r), d_model=d_model, n_layers=n_layers, norm=norm,
         prenorm=prenorm, activation=activation, dropout=dropout, pooling=pooling, vocab_size=vocab_size,
-        d_input=d_input, bn_momentum=bn_momentum, positions=positions, max_len=max_len, mlp_dim=mlp_dim, rngs=rngs)
+        d_input=d_input, bn_momentum=bn_momentum, positions=positions, max_len=max_len, mlp_dim=mlp_dim,
+        dtype=dtype, rngs=rngs)
     return (DualClassifier if dual else Classifier)(encoder, d_model, n_classes, rngs=rngs)

@@ -110,22 +110,26 @@ class LRU(nnx.Module):
         return jnp.exp(self.gamma_log[...])
 
     def _drive(self, u_xH):
-        """gamma * (B u) for u of shape (..., H) -> (..., S); real parts only in the real case."""
+        """gamma * (B u) for u of shape (..., H) -> (..., S) float32/complex64; the matmul runs in u's dtype
+        (bfloat16 under mixed precision); real parts only in the real case."""
         g = self.gamma()
-        Bu_re = u_xH @ self.B_re[...].T
+        matmul = lambda W: (u_xH @ W[...].T.astype(u_xH.dtype)).astype(jnp.float32)
         if not self.complex_diag:
-            return g * Bu_re
-        return g * jax.lax.complex(Bu_re, u_xH @ self.B_im[...].T)
+            return g * matmul(self.B_re)
+        return g * jax.lax.complex(matmul(self.B_re), matmul(self.B_im))
 
     def _readout(self, x_xS, u_xH):
-        """Re(C x) + D u, with Re(C x) = C_re Re(x) - C_im Im(x)."""
-        y = jnp.real(x_xS) @ self.C_re[...].T
+        """Re(C x) + D u, with Re(C x) = C_re Re(x) - C_im Im(x); matmuls in u's dtype, float32 out."""
+        matmul = lambda x, W: x.astype(u_xH.dtype) @ W[...].T.astype(u_xH.dtype)
+        y = matmul(jnp.real(x_xS), self.C_re)
         if self.complex_diag:
-            y = y - jnp.imag(x_xS) @ self.C_im[...].T
-        return y + self.D[...] * u_xH
+            y = y - matmul(jnp.imag(x_xS), self.C_im)
+        return y.astype(jnp.float32) + self.D[...] * u_xH.astype(jnp.float32)
 
     def __call__(self, u_BxLxH, mask_BxL=None):
-        u_BxLxH = u_BxLxH.astype(jnp.float32)
+        # Matmuls in the input's dtype when it is bfloat16 (mixed precision, models/blocks.py), else float32;
+        # the scan and its state are float32/complex64 either way.
+        u_BxLxH = u_BxLxH.astype(jnp.promote_types(u_BxLxH.dtype, jnp.bfloat16))
         lam_S, bu_BxLxS = self.lam(), self._drive(u_BxLxH)
         if mask_BxL is not None:
             # Zero input at pads: the reverse scan then starts from zero state at the last valid position.

@@ -74,7 +74,10 @@ def _counts_combine(op, table, e1, e2):
     compile under autodiff and makes log2(L) passes over memory)."""
     (k1, x1), (k2, x2) = e1, e2
     for j, a_pow in enumerate(table):
-        x1 = jnp.where((k2 >> j) & 1 == 1, op.apply(a_pow, x1), x1)
+        # x1 + bit * (a_pow x1 - x1) rather than jnp.where(bit, ...): where broadcasts the per-position bit to
+        # the full state shape, and reverse mode would keep that mask (log2(L) of them per tree level).
+        bit = ((k2 >> j) & 1).astype(x1.real.dtype)  # (positions, 1, ..., 1)
+        x1 = x1 + bit * (op.apply(a_pow, x1) - x1)
     return k1 + k2, x1 + x2
 
 

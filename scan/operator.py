@@ -42,9 +42,9 @@ class ScanOperator(NamedTuple):
     reference(a, b, h0, reverse) -> h: float64 NumPy loop on make_inputs' layout.
     reference_vjp(a, b, h0, reverse, g) -> (ga, gb, gh0): float64 NumPy adjoint loop, in JAX's cotangent
         convention (no complex conjugation: the transpose of x -> a x is g -> a g).
-    transpose(a) -> a^T, outer(g, h) -> cotangent of a from one step (g h^T): optional; when both are given
-        the backward pass is the adjoint recurrence (scan/adjoint.py), keeping only a, h and h0; when None,
-        JAX differentiates through the method (keeping whatever the method's autodiff keeps).
+    transpose(a) -> a^T, outer(g, h) -> cotangent of a from one step (g h^T): optional and no longer used by
+        the scan: derivatives come from the custom JVP in scan/adjoint.py, which needs only `apply` (kept so
+        operators written against the earlier custom-VJP protocol still construct).
     """
     name: str
     apply: Callable

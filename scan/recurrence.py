@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 
 from scan import methods as _methods
-from scan.adjoint import linear_vjp
+from scan.adjoint import linear_jvp
 from scan.dense import DENSE
 from scan.diagonal import DIAGONAL
 from scan.rotation import ROTATION
@@ -45,10 +45,7 @@ def linear_recurrence(a, b, *, h0=None, reverse=False, axis=1, method="auto", op
     if method == "auto":
         method = choose_method(op.name, length, time_varying=problem.time_varying)
     run = functools.partial(_run, op, _methods.METHODS[method], chunk_size)
-    if op.transpose is not None and op.outer is not None:
-        h_LxS = linear_vjp(op, run, problem, reverse)
-    else:
-        h_LxS = run(problem, reverse)
+    h_LxS = linear_jvp(op, run, problem, reverse)  # forward mode, and reverse mode as its transpose
     return jnp.moveaxis(h_LxS, 0, axis)
 
 

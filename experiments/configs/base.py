@@ -94,6 +94,8 @@ def base_config(task: str = "listops", smoke: bool = False) -> ml_collections.Co
     c.model.pooling = "mean"
     # flax convention; PyTorch's BatchNorm momentum 0.1 (S4, S5 use it) is 0.9 here, flax's default is 0.99.
     c.model.bn_momentum = 0.99
+    # "bfloat16": activations and matmuls in bfloat16, parameters, norms, recurrences and their state in float32.
+    c.model.dtype = "float32"
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-3
@@ -112,6 +114,9 @@ def base_config(task: str = "listops", smoke: bool = False) -> ml_collections.Co
     c.train.eval_batch_size = 64
     c.train.num_steps = 1000
     c.train.data_seed = 0
+    # Length bucketing: e.g. (256, 512, 1024, 1536) pads each batch (of similar lengths, lra/iterator.py) to the
+    # smallest boundary that fits instead of the task's max_len; () pads every batch to max_len.
+    c.train.bucket_boundaries = ()
     c.train.log_every = 50
     c.train.eval_every = 500
     c.train.checkpoint_every = 500
