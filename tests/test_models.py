@@ -133,12 +133,14 @@ def test_build_classifier_signature_and_layers():
     params = inspect.signature(models.build_classifier).parameters
     assert list(params) == ["layer", "layer_args", "d_model", "n_layers", "norm", "prenorm", "activation",
                             "dropout", "pooling", "n_classes", "vocab_size", "d_input", "dual", "bn_momentum",
-                            "positions", "max_len", "mlp_dim", "rngs"]
+                            "positions", "max_len", "mlp_dim", "dtype", "rngs"]
     assert all(p.kind == p.KEYWORD_ONLY for p in params.values())
     defaults = {k: p.default for k, p in params.items() if p.default is not p.empty}
     assert defaults == dict(norm="batch", prenorm=True, activation="half_glu2", dropout=0.0, pooling="mean",
                             vocab_size=None, d_input=None, dual=False, bn_momentum=0.99, positions="none",
-                            max_len=None, mlp_dim=None)
+                            max_len=None, mlp_dim=None, dtype="float32")
+    from experiments.configs import base  # every key of the config's model section is one of these arguments
+    assert set(base.base_config().model) <= set(params)
     assert models.LAYERS["lru"] is models.LRU and all(isinstance(cls, type) for cls in models.LAYERS.values())
     model = build(bn_momentum=0.9)
     momenta = [m.momentum for _, m in nnx.iter_graph(model) if isinstance(m, nnx.BatchNorm)]
