@@ -44,9 +44,10 @@ LAYER_ARGS = {
     "lru": dict(d_state=64),
     "s4d": dict(d_state=64),
     "s5": dict(d_state=64),
-    "transformer": dict(n_heads=4),
-    "rnn": dict(),
+    "attention": dict(n_heads=4),
+    "rnn": dict(d_state=64, nonlinearity="tanh"),
     "selective": dict(d_state=16),
+    "rotation": dict(d_state=32),  # 32 blocks of 2 real states = 64 real numbers, as the others' state
 }
 # The state size used for an operator in `scan` when it differs from --state (dense: N x N transitions).
 SCAN_STATE = {"dense": 32}

@@ -247,6 +247,9 @@ def train_and_evaluate(config, workdir) -> dict:
     """
     workdir = Path(workdir).absolute()
     validation.check_config(config)
+    blocking = next((p for p in (workdir, *workdir.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise runlog.RunDirError(f"--workdir {workdir}: {blocking} is a file, not a folder; choose another --workdir")
     results = stored_results_if_finished(config, workdir)
     if results is not None:
         print(f"{workdir} holds a finished run of {config.train.num_steps} steps; its stored results "

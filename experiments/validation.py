@@ -51,7 +51,14 @@ def check_train(train) -> None:
 
 
 def check_optim(optim, num_steps: int) -> None:
+    from experiments.optim import SCHEDULES
+
     _require(_is_number(optim.lr) and optim.lr > 0, "optim.lr", optim.lr, "a finite number > 0")
+    if "schedule" in optim:
+        _require(optim.schedule in SCHEDULES, "optim.schedule", optim.schedule, f"one of {', '.join(SCHEDULES)}")
+        if optim.schedule == "rsqrt":
+            _require(_is_int(optim.warmup_steps) and optim.warmup_steps >= 1, "optim.warmup_steps",
+                     optim.warmup_steps, "an integer >= 1 with optim.schedule=rsqrt (its decay is sqrt(warmup/step))")
     for key in ("recurrent_lr_factor", "weight_decay"):
         if key in optim:
             _require(_is_number(optim[key]) and optim[key] >= 0, f"optim.{key}", optim[key], "a finite number >= 0")

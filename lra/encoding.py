@@ -1,6 +1,6 @@
 """Byte and character encodings shared by the text tasks (Text: IMDB, Retrieval: AAN).
 
-Two conventions (../shared/reference/lra_data.md, "Two preprocessing conventions"):
+Two conventions (experiments/published/lra_data.md, "Two preprocessing conventions"):
 - "bytes" (LRA): the UTF-8 bytes of the text are the tokens. Token id = byte value, so ids fit uint8; id 0 is
   <pad>, which a text never contains (a NUL byte in a text is an error). vocab_size 256, or 257 with <eos>.
 - "chars" (S4/S5): Unicode characters, with a vocabulary built from the TRAINING texts (after truncation) keeping

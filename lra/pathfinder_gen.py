@@ -1,5 +1,5 @@
 """Pathfinder generator (Linsley et al. 2018, "Learning long-range spatial dependencies with horizontal gated
-recurrent units"), with the parameters LRA used (../shared/reference/lra_data.md), written from that description.
+recurrent units"), with the parameters LRA used (experiments/published/lra_data.md), written from that description.
 
 An image holds two target "snakes" (chains of ``contour_length`` short line segments, "paddles", separated by a
 gap of ``paddle_margin``; successive paddles turn by at most ``max_turn``), distractor snakes of

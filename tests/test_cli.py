@@ -221,3 +221,17 @@ def test_list_configs_and_dry_run(tmp_path):
     proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--dry-run", "--workdir", str(tmp_path))
     assert_user_error(proc, "holds a run with another config")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]  # a dry run writes nothing
+
+
+def test_an_unknown_schedule_is_a_config_error():
+    with pytest.raises(validation.ConfigError, match="config.optim.schedule='linear': must be one of cosine"):
+        validation.check_config(smoke_config(**{"optim.schedule": "linear"}))
+
+
+def test_a_workdir_that_is_a_file_is_a_run_dir_error(tmp_path):
+    from experiments import runlog, trainer
+
+    (tmp_path / "afile").write_text("")
+    for workdir in (tmp_path / "afile", tmp_path / "afile" / "run"):
+        with pytest.raises(runlog.RunDirError, match="is a file, not a folder"):
+            trainer.train_and_evaluate(smoke_config(), workdir)

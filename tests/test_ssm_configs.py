@@ -16,7 +16,7 @@ from experiments.configs import base
 REPO = Path(__file__).resolve().parent.parent
 FAMILIES = ("s4d", "s5")
 VARIANTS = [t + s for t in base.TASKS for s in ("", "_smoke")]
-# task -> (lr, ssm lr, n_layers, d_model, state size) from ../shared/reference/hyperparameters.md
+# task -> (lr, ssm lr, n_layers, d_model, state size) from experiments/published/hyperparameters.md
 S4D_TABLE = {"listops": (0.01, 1e-3, 6, 256, 4), "text": (0.01, 1e-3, 6, 256, 4),
              "retrieval": (0.01, 1e-3, 6, 256, 4), "image": (0.01, 1e-3, 6, 512, 64),
              "pathfinder": (0.004, 1e-3, 6, 256, 64), "pathx": (0.001, 1e-3, 6, 256, 64)}

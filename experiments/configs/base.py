@@ -15,7 +15,7 @@ import ml_collections
 
 TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
 
-# Training-set sizes of the LRA tasks (../shared/reference/lra_data.md), to turn epochs into steps.
+# Training-set sizes of the LRA tasks (experiments/published/lra_data.md), to turn epochs into steps.
 # Pathfinder / Path-X: 80% of 200,000 images.
 TRAIN_EXAMPLES = {"listops": 96_000, "text": 25_000, "retrieval": 147_086, "image": 45_000,
                   "pathfinder": 160_000, "pathx": 160_000}
@@ -24,7 +24,7 @@ N_CLASSES = {"listops": 10, "text": 2, "retrieval": 2, "image": 10, "pathfinder"
 _placeholder = ml_collections.config_dict.placeholder
 
 # Full-scale data options per task (keyword arguments of lra.get_dataset after `task`). The S4/S5/LRU
-# preprocessing conventions are the defaults (../shared/reference/lra_data.md, "Two preprocessing conventions");
+# preprocessing conventions are the defaults (experiments/published/lra_data.md, "Two preprocessing conventions");
 # the Transformer config switches to the LRA originals.
 DATA = {
     "listops": dict(source="release", release_dir=_placeholder(str), append_eos=False, size="full", seed=0),

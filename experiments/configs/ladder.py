@@ -1,4 +1,4 @@
-"""The LRU paper's ablation ladder (Orvieto et al. 2023, Tables 1-3; rows in ../shared/reference/lru_ablations.csv):
+"""The LRU paper's ablation ladder (Orvieto et al. 2023, Tables 1-3; rows in experiments/published/lru_ablations.csv):
 the same 6-layer network (norm -> recurrence -> GLU -> skip) and the same training settings on every rung, only the
 recurrence changes, from a dense tanh RNN to the LRU.
 

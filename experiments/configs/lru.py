@@ -42,7 +42,7 @@ def lru_args(*, d_state, r_min, r_max, max_phase=2 * math.pi, bidirectional=Fals
 
 def listops():
     # THIRD-PARTY values: the LRU paper's per-task appendix table could not be read; these are an LRU config set
-    # for the S4 code base written by someone other than the authors (../shared/reference/hyperparameters.md).
+    # for the S4 code base written by someone other than the authors (experiments/published/hyperparameters.md).
     # From the paper itself: 6 layers, pre-norm BatchNorm, mean pooling, AdamW, reduced recurrent lr, no wd there.
     c = base.base_config()
     c.data.source = "release"  # the LRA release files; `python -m lra.prepare listops --release-dir ...`
@@ -84,7 +84,7 @@ def listops_smoke():
 
 
 def text(smoke=False):
-    # THIRD-PARTY values (the same LRU config set as listops(), ../shared/reference/hyperparameters.md, Text row).
+    # THIRD-PARTY values (the same LRU config set as listops(), experiments/published/hyperparameters.md, Text row).
     c = base.base_config("text", smoke)
     c.model.d_model = 256
     c.model.n_layers = 6

@@ -1,7 +1,7 @@
 """Rotation RNN (models/rotation.py: the LRU in real arithmetic on the 'rotation' scan operator) on LRA.
 
 No published numbers exist for this layer. Its model class and init are the LRU's (Orvieto et al. 2023), so the
-full-scale settings below are the LRU's THIRD-PARTY per-task values (../shared/reference/hyperparameters.md, "LRU":
+full-scale settings below are the LRU's THIRD-PARTY per-task values (experiments/published/hyperparameters.md, "LRU":
 written by someone other than the LRU authors), with N 2x2 blocks where the LRU has N complex states (the same
 number of real state variables, 2N). Path-X is bidirectional as in the second third-party Path-X run.
 

@@ -2,7 +2,7 @@
 
   python -m experiments.train --config experiments/configs/s4d.py:listops --workdir runs/s4d_listops
       full scale (S4D-LegS); needs an accelerator. Published S4D-LegS test accuracy (%), as reported in the LRU
-      paper's Table 3 (../shared/reference/published_results.csv): ListOps 60.5, Text 86.2, Retrieval 89.5,
+      paper's Table 3 (experiments/published/published_results.csv): ListOps 60.5, Text 86.2, Retrieval 89.5,
       Pathfinder 93.1, Path-X 91.9 (Image: that table is coloured sCIFAR, 89.9; not comparable to grey Image).
   python -m experiments.train --config experiments/configs/s4d.py:listops_smoke --workdir runs/s4d_listops_smoke
       generated small ListOps, a 2-layer S4D: measured 45.6% test accuracy (majority class 9.4%) after 1000
@@ -20,7 +20,7 @@ from experiments.configs import base
 INITS = ("legs", "lin", "inv", "real")
 SSM_LR = 1e-3  # S4 repo's LRA runs: SSM parameters (A, B, dt) at lr 1e-3, no weight decay (reference table header)
 
-# Official S4 repo, "updated" (v3) results; ../shared/reference/hyperparameters.md, S4 / S4D table:
+# Official S4 repo, "updated" (v3) results; experiments/published/hyperparameters.md, S4 / S4D table:
 # (n_layers, H, N, prenorm, dropout, lr, batch, epochs, warmup steps)
 PUBLISHED = {
     "listops": (6, 256, 4, False, 0.0, 0.01, 32, 40, 12_000),

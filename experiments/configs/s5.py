@@ -2,7 +2,7 @@
 
   python -m experiments.train --config experiments/configs/s5.py:listops --workdir runs/s5_listops
       full scale; needs an accelerator. Published test accuracy (%), S5 paper
-      (../shared/reference/published_results.csv): ListOps 62.15, Text 89.31, Retrieval 91.40, Image 88.00,
+      (experiments/published/published_results.csv): ListOps 62.15, Text 89.31, Retrieval 91.40, Image 88.00,
       Pathfinder 95.33, Path-X 98.58.
   python -m experiments.train --config experiments/configs/s5.py:listops_smoke --workdir runs/s5_listops_smoke
       generated small ListOps, a 2-layer S5: measured 35.9% test accuracy (majority class 9.4%) after 1000
@@ -21,7 +21,7 @@ log_dt are RecurrentParam, C is decayed, D and the norms are not.
 """
 from experiments.configs import base
 
-# S5 official run scripts (../shared/reference/hyperparameters.md, S5 table); lr = lr_factor * ssm_lr there.
+# S5 official run scripts (experiments/published/hyperparameters.md, S5 table); lr = lr_factor * ssm_lr there.
 # (n_layers, H, P, J, ssm_lr, lr, weight_decay, dropout, batch, epochs, warmup epochs)
 PUBLISHED = {
     "listops": (8, 128, 16, 8, 1e-3, 3e-3, 0.04, 0.0, 50, 40, 1),

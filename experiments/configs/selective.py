@@ -2,7 +2,7 @@
 on LRA.
 
 Mamba has NO published LRA numbers (its paper does not report LRA), so every per-task value below is a GUESS,
-modelled on the S4D settings (layers, lr, epochs, warmup: ../shared/reference/hyperparameters.md, S4/S4D table)
+modelled on the S4D settings (layers, lr, epochs, warmup: experiments/published/hyperparameters.md, S4/S4D table)
 and the LRU third-party settings (pre-norm BatchNorm, half-GLU, recurrent lr factor). Only the layer itself
 (dt ~ logUniform[1e-3, 1e-1], S4D-Real A, conv k = 4, expand 2, dt rank ceil(H/16)) follows the paper.
 Treat a full run as an experiment, not a reproduction.

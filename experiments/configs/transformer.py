@@ -1,5 +1,5 @@
 """Transformer, the Long Range Arena baseline (Tay et al. 2021, "Long Range Arena: A Benchmark for Efficient
-Transformers"), at the LRA code's per-task settings (../shared/reference/hyperparameters.md, "Transformer").
+Transformers"), at the LRA code's per-task settings (experiments/published/hyperparameters.md, "Transformer").
 
   python -m experiments.train --config experiments/configs/transformer.py:listops --workdir runs/tf_listops
       full scale; LRA paper: 36.37% test accuracy on ListOps (Table 1; text 64.27, retrieval 57.46, image 42.44,
@@ -22,7 +22,7 @@ applies dropout to the embeddings; and a learned position table is initialised N
 Optimiser (LRA code): Adam(b1 0.9, b2 0.98, eps 1e-9), decoupled weight decay. ListOps/Text/Retrieval use
 "constant * linear_warmup * rsqrt_decay" with constant 0.05: optim.schedule = "rsqrt" and optim.lr = its peak
 0.05 / sqrt(warmup_steps). Image/Pathfinder/Path-X use linear warmup then cosine.
-Data: the LRA conventions (../shared/reference/lra_data.md): bytes for Text and Retrieval, grey 8-bit pixel tokens
+Data: the LRA conventions (experiments/published/lra_data.md): bytes for Text and Retrieval, grey 8-bit pixel tokens
 for Image, pixel tokens for Pathfinder/Path-X.
 """
 import math
