@@ -43,10 +43,26 @@ FAMILIES = ("transformer", "s4d", "s5", "lru")
 LADDER_RUNGS = ("rnn_relu", "rnn_tanh", "rnn_lin", "real_imag", "exp", "stable_exp", "ring_init", "lru")
 
 # Suites are plain data: entries are (family, variant) or (family, variant, {config override: value}).
-# The mini suite's sizes are finalised once every family and the generated Pathfinder are on main.
+
+# The mini suite's steps, sized from steps/s measured on the 2-core CPU (STEP_RATE_ESTIMATES) for ~2-2.5 min per
+# run including start-up, compile and one validation + one test pass (eval_every = num_steps, no mid-run
+# checkpoint). The LRU runs at the S4D/S5 smoke width (32 wide, 2 layers; its own smoke config is 64 wide, 3 layers,
+# 5x slower per step). Full attention over Pathfinder's 1024 pixels costs ~14 s per step on this CPU, so the
+# Transformer gets 10 Pathfinder steps (its run still takes ~7 min at load 6-7: evaluating the 800 val+test images
+# costs ~3.5 min). Hard Pathfinder is barely learnt at these budgets: one suite run (load 6-7, 20m24s) gave test
+# S4D 60.5%, LRU 54.8%, Transformer 54.3% (one class), S5 49.3%; ListOps S4D 51.5, S5 47.7, LRU 44.1, Transformer 22.9.
+_MINI_STEPS = {("transformer", "listops"): 250, ("s4d", "listops"): 2000, ("s5", "listops"): 2000,
+               ("lru", "listops"): 2000, ("transformer", "pathfinder"): 10, ("s4d", "pathfinder"): 200,
+               ("s5", "pathfinder"): 200, ("lru", "pathfinder"): 200}
+_MINI_LRU = {"model.d_model": 32, "model.layer_args.d_state": 32, "model.n_layers": 2}
+MINI_OVERRIDES = {
+    (f, t): {"train.num_steps": n, "train.eval_every": n, "train.checkpoint_every": n,
+             **({"optim.warmup_steps": 2} if n < 100 else {}), **(_MINI_LRU if f == "lru" else {})}
+    for (f, t), n in _MINI_STEPS.items()}
 SUITES = {
-    # What 2 CPU cores run in about 20 minutes: small generated ListOps and Pathfinder.
-    "mini": dict(seeds=1, entries=[(f, f"{t}_smoke") for t in ("listops", "pathfinder") for f in FAMILIES]),
+    # What 2 CPU cores run in about 20 minutes: small generated ListOps and Pathfinder (MINI_OVERRIDES).
+    "mini": dict(seeds=1, entries=[(f, f"{t}_smoke", MINI_OVERRIDES[(f, t)])
+                                   for t in ("listops", "pathfinder") for f in FAMILIES]),
     # The LRA table (Tay et al. 2021; S4, S5 and LRU papers): every family on the six tasks, 3 seeds (the LRU
     # paper reports the mean of 3). Needs an accelerator and the LRA release data.
     "full": dict(seeds=3, entries=[(f, t) for f in FAMILIES for t in TASKS]),
@@ -59,13 +75,27 @@ SUITES = {
 
 # Steps/s used to estimate a run that has not logged any step yet: (family, task, scale) -> (steps/s, source).
 # Measured on the shared 2-core development CPU (noisy: up to 8 processes share it); "*" = any.
+# Mini: metrics.jsonl steps_per_s of 30-100-step runs of the mini suite's settings (MINI_OVERRIDES), measured on the
+# 2-core CPU at load average 5-10 (other jobs running; an idle machine is faster), 2026-11-30:
+#   python -m experiments.train --config experiments/configs/<family>.py:<task>_smoke --workdir /tmp/ms/<name> \
+#     --config.data.data_dir=/tmp/mini_data --config.train.num_steps=N [the entry's overrides]
+_MINI_MEASURED = "measured, 2-core CPU, load 5-10"
 STEP_RATE_ESTIMATES = {
-    ("lru", "listops", "mini"): (25.0, "measured: lru listops_smoke, 2-core CPU (README)"),
+    ("transformer", "listops", "mini"): (2.2, _MINI_MEASURED),
+    ("s4d", "listops", "mini"): (32.0, _MINI_MEASURED),
+    ("s5", "listops", "mini"): (39.0, _MINI_MEASURED),
+    ("lru", "listops", "mini"): (22.0, _MINI_MEASURED + " (32 wide, 2 layers; 3.8 at its 64-wide smoke size)"),
+    ("transformer", "pathfinder", "mini"): (0.071, _MINI_MEASURED),
+    ("s4d", "pathfinder", "mini"): (1.7, _MINI_MEASURED),
+    ("s5", "pathfinder", "mini"): (2.1, _MINI_MEASURED),
+    ("lru", "pathfinder", "mini"): (2.3, _MINI_MEASURED + " (32 wide, 2 layers; 0.49 at its 64-wide smoke size)"),
     # 31 CPU-seconds per step measured (user+sys, 3 steps, load average ~20): 16-31 s per step on 2 idle cores.
     ("lru", "listops", "full"): (1 / 23, "from 31 CPU-s/step measured for lru listops on the 2-core CPU"),
     ("*", "*", "mini"): (20.0, "guess: a mini run on a 2-core CPU"),
 }
-START_UP_S = {"mini": 25.0, "full": 60.0}  # process start, data load, compile, evaluations (estimate)
+# Process start, data load, compile, evaluations. Mini: 25-60 s measured at load 5-10 (the transformer's Pathfinder
+# evaluations take longer); full: estimate.
+START_UP_S = {"mini": 40.0, "full": 60.0}
 
 
 @dataclasses.dataclass
