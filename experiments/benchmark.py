@@ -334,10 +334,10 @@ def bench_layer(name, d_model, batch, length, reps, max_bytes):
 
     import models
     layer = models.LAYERS[name](d_model, **LAYER_ARGS.get(name, {}), rngs=nnx.Rngs(0))
-    graphdef, params = nnx.split(layer)
+    graphdef, params, rest = nnx.split(layer, nnx.Param, ...)  # differentiate parameters only (not RNG keys)
     u = jnp.asarray(np.random.default_rng(0).normal(size=(batch, length, d_model)), jnp.float32)
     mask = jnp.ones((batch, length), bool)
-    forward = lambda params, u: nnx.merge(graphdef, params)(u, mask)
+    forward = lambda params, u: nnx.merge(graphdef, params, rest)(u, mask)
     loss = lambda params, u: jnp.sum(forward(params, u) ** 2)
     row = {}
     for key, fn in (("forward", forward), ("forward_backward", jax.grad(loss, argnums=(0, 1)))):

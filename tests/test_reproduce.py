@@ -73,12 +73,12 @@ def test_builtin_suites_expand():
 
 def test_dry_run_lists_runs_estimates_and_unavailable_configs(tmp_path, capsys):
     suite = write_suite(tmp_path / "s.json", [["lru", "listops_smoke", TINY], ["nosuchfamily", "listops_smoke"],
-                                              ["lru", "pathx_smoke"], ["lru", "listops_smoke", {"name": "x", "train.nope": 1}]])
+                                              ["lru", "pathx_tiny"], ["lru", "listops_smoke", {"name": "x", "train.nope": 1}]])
     assert reproduce.main(["--suite-file", str(suite), "--runs-dir", str(tmp_path / "r"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "4 runs" in out and "3 not available" in out
     assert "experiments/configs/nosuchfamily.py does not exist yet" in out
-    assert "unknown variant 'pathx_smoke'" in out and "override 'train.nope' is not a key" in out
+    assert "unknown variant 'pathx_tiny'" in out and "override 'train.nope' is not a key" in out
     assert "experiments/configs/lru.py:listops_smoke" in out and "40 steps" in out and "estimate" in out
     assert not (tmp_path / "r").exists(), "a dry run writes nothing"
 
