@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 TINY = {"model.d_model": 16, "model.n_layers": 2, "model.layer_args.d_state": 8, "train.batch_size": 16,
         "train.eval_batch_size": 256, "train.num_steps": 40, "train.log_every": 10, "train.eval_every": 20,
-        "train.checkpoint_every": 20, "optim.lr": 0.01}
+        "train.checkpoint_every": 20, "optim.lr": 0.01, "optim.warmup_steps": 4}
 
 
 def execute(name, **env):
