@@ -87,7 +87,7 @@ def tiny_run(tmp_path_factory):
         config.model.layer_args.d_state = 8
         config.train.update(batch_size=16, eval_batch_size=256, num_steps=60, log_every=10, eval_every=20,
                             checkpoint_every=20, async_checkpointing=False)
-        config.optim.lr = 1e-2
+        config.optim.lr, config.optim.warmup_steps = 1e-2, 5
     trainer.train_and_evaluate(config, root / "run")
     return root / "run"
 
