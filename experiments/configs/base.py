@@ -58,6 +58,18 @@ def steps_for_epochs(task: str, epochs: int, batch_size: int) -> int:
     return epochs * math.ceil(TRAIN_EXAMPLES[task] / batch_size)
 
 
+def ssm_smoke_training(c: ml_collections.ConfigDict, task: str, listops_steps: int = 1000) -> None:
+    """The training section of the S4D and S5 smoke variants (in place): ListOps timed on a CPU, other tasks
+    300 steps (not timed on a CPU yet), Path-X (16,384 steps per sequence) fewer and smaller batches."""
+    c.optim.warmup_steps = 50
+    c.train.update(batch_size=32, eval_batch_size=128, num_steps=listops_steps if task == "listops" else 300,
+                   eval_every=250, checkpoint_every=250, log_every=25)
+    if task == "pathx":
+        c.train.update(batch_size=8, eval_batch_size=16, num_steps=100, eval_every=50, checkpoint_every=50,
+                       log_every=10)
+        c.optim.warmup_steps = 10
+
+
 def parse_variant(arg: str, family: str, options=()) -> tuple[str, bool, str | None]:
     """'<task>[_smoke][,<option>]' -> (task, smoke, option); ValueError listing what exists otherwise."""
     name, _, option = arg.partition(",")

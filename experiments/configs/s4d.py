@@ -76,20 +76,8 @@ def smoke(task, init):
     c.model.layer_args.update(s4d_args(d_state=16, init=init, dt_min=1e-4 if task == "pathx" else 1e-3))
     c.optim.lr = 0.01
     c.optim.recurrent_lr_factor = SSM_LR / 0.01
-    c.optim.warmup_steps = 50
-    c.train.batch_size = 32
-    c.train.eval_batch_size = 128
-    c.train.num_steps = SMOKE_STEPS if task == "listops" else 300  # other tasks: not timed on a CPU yet
-    c.train.eval_every = c.train.checkpoint_every = 250
-    c.train.log_every = 25
-    if task == "pathx":  # sequences of 16,384 steps: fewer, smaller batches
-        c.train.update(batch_size=8, eval_batch_size=16, num_steps=100, eval_every=50, checkpoint_every=50,
-                       log_every=10)
-        c.optim.warmup_steps = 10
+    base.ssm_smoke_training(c, task)
     return c
-
-
-SMOKE_STEPS = 1000
 
 
 def get_config(arg: str = "listops"):
