@@ -4,6 +4,12 @@ The dataset lands in <data dir>/<name>, where the data dir is --data-dir, else $
 $XDG_CACHE_HOME/lra (default ~/.cache/lra), and the name encodes source and options. Preparation is
 atomic (built in a temporary folder beside the target, then renamed into place) and idempotent
 (a second run says it is already prepared, unless --force).
+
+The name encodes what changes the arrays, not where the input came from (a release folder, a tfds data dir): the
+manifest records that in its options. A prepared folder whose recorded source differs from the one asked for
+(`source_mismatch`) is an error, not "already prepared" and not a silent rebuild: the message names both and
+gives the --force command that rebuilds it from the new source (a rebuild would replace data that existing runs
+recorded, so it is the user's call), or says to use another data dir to keep both.
 """
 
 from __future__ import annotations
@@ -64,6 +70,26 @@ def corruption_message(folder: Path, problems: list[str], rebuild: str) -> str:
     return f"the cached dataset {folder} {what}:\n  {listed}\nrebuild it with:\n  {rebuild}"
 
 
+def source_mismatch(folder: Path, manifest: dict[str, Any], options: dict[str, Any], rebuild: str,
+                    from_config: bool = False) -> str | None:
+    """Why a prepared folder does not hold the data `options` ask for: its manifest records another source (option
+    "source", or a "*_dir" option: where the input was read from). None if they agree; an option asked as None
+    (not given) agrees with anything. from_config: the options came from a training config (the advice names
+    config keys instead of prepare's flags)."""
+    recorded = manifest.get("options") or {}
+    differ = [(k, recorded.get(k), v) for k, v in options.items()
+              if (k == "source" or k.endswith("_dir")) and v is not None and recorded.get(k) != v]
+    if not differ:
+        return None
+    was = ", ".join(f"{k}={old if old is not None else '(the default)'}" for k, old, _ in differ)
+    asked = ", ".join(f"{k}={new}" for k, _, new in differ)
+    keep = (f"or leave {' and '.join(f'config.data.{k}' for k, _, _ in differ)} unset to use the prepared data, "
+            "or keep both by pointing config.data.data_dir (or $LRA_DATA_DIR) at another data dir" if from_config
+            else "or keep both by preparing into another data dir (--data-dir DIR)")
+    return (f"{folder} was prepared from {was}, not from {asked} (the folder name records what the arrays are, "
+            f"not where they came from).\nrebuild it from {asked} (replaces it) with:\n  {rebuild}\n{keep}")
+
+
 def prepare(task: str, options: dict[str, Any], data_dir: str | os.PathLike | None = None, *,
             force: bool = False, log: Callable[[str], None] = print) -> Path:
     """Build the dataset for (task, options) unless a valid one is already there; return its folder."""
@@ -73,10 +99,12 @@ def prepare(task: str, options: dict[str, Any], data_dir: str | os.PathLike | No
     rebuild = prepare_command(task, module.command_args(options), root, force=True)
     if target.exists() and not force:
         manifest, problems = cache.verify(target)  # with checksums: an explicit prepare may take the time
-        if not problems:
-            log(f"already prepared and verified: {target} (use --force to rebuild)")
-            return target
-        raise DataError(corruption_message(target, problems, rebuild))
+        if problems:
+            raise DataError(corruption_message(target, problems, rebuild))
+        if mismatch := source_mismatch(target, manifest, options, rebuild):
+            raise DataError(mismatch)
+        log(f"already prepared and verified: {target} (use --force to rebuild)")
+        return target
     root.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(root, target.name, log)
     # A hidden, unique sibling of the target: same file system, so the final rename is atomic.

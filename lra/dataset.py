@@ -13,7 +13,8 @@ import numpy as np
 
 from lra import cache
 from lra.errors import DataError
-from lra.build import corruption_message, prepare, prepare_command, resolve_data_dir, task_module
+from lra.build import (corruption_message, prepare, prepare_command, resolve_data_dir, source_mismatch,
+                       task_module)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -106,4 +107,8 @@ def get_dataset(task: str, *, data_dir: str | os.PathLike | None = None, **optio
             command = prepare_command(task, module.command_args(options), root)
             raise DataError(f"{folder} does not exist: {why}\nprepare it with:\n  {command}")
         prepare(task, options, root, log=lambda message: print(f"lra: {message}", file=sys.stderr))
-    return load_dataset(folder, rebuild=prepare_command(task, module.command_args(options), root, force=True))
+    rebuild = prepare_command(task, module.command_args(options), root, force=True)
+    dataset = load_dataset(folder, rebuild=rebuild)
+    if mismatch := source_mismatch(folder, dataset.manifest, options, rebuild, from_config=True):
+        raise DataError(mismatch)
+    return dataset

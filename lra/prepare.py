@@ -14,7 +14,10 @@
 
 The dataset lands in <data dir>/<name>, where the data dir is --data-dir, else $LRA_DATA_DIR, else
 $XDG_CACHE_HOME/lra (default ~/.cache/lra), and the name encodes source and options. Preparation is
-atomic and idempotent (a second run says it is already prepared, unless --force). Bad or missing
+atomic and idempotent (a second run says it is already prepared, unless --force). The name does not encode
+where the input came from: a folder prepared from another --release-dir (or --tfds-data-dir) than the one given,
+as its manifest records, is an error (exit 2) that names both and gives the --force command rebuilding it from
+the new one, or says to use another --data-dir to keep both; it is never reported as prepared. Bad or missing
 data prints ``error: <message>`` (no traceback) and exits with status 2. ``verify`` prints ``OK <folder>`` and
 exits 0, or lists the problems and the rebuild command and exits 1.
 """

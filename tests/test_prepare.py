@@ -1,5 +1,6 @@
 """Preparation, the cached format and the loading API: CLI, atomicity, idempotency, corruption."""
 
+import importlib
 import json
 import os
 import subprocess
@@ -297,3 +298,28 @@ def test_losing_a_publish_race_keeps_the_winner(tmp_path):
     messages = []
     build._move_into_place(ours, winner, force=False, log=messages.append)
     assert (winner / cache.MANIFEST).read_text() == "winner" and "concurrently" in messages[0]
+
+
+def test_a_cache_from_another_release_dir_is_reported_not_reused(tmp_path, capsys):
+    """lra/build.py source_mismatch: the folder name does not encode the release path; the manifest does."""
+    prepare_cli = importlib.import_module("lra.prepare")  # `from lra import prepare` is lra.build.prepare
+
+    first, other, data = write_release(tmp_path / "a"), write_release(tmp_path / "b"), tmp_path / "data"
+    assert prepare_cli.main(["listops", "--release-dir", str(first), "--data-dir", str(data)]) == 0
+    assert prepare_cli.main(["listops", "--release-dir", str(first), "--data-dir", str(data)]) == 0
+    assert "already prepared and verified" in capsys.readouterr().out
+    stamp = (data / "listops-release" / "manifest.json").stat().st_mtime_ns
+
+    assert prepare_cli.main(["listops", "--release-dir", str(other), "--data-dir", str(data)]) == 2
+    out, err = capsys.readouterr()
+    assert "already prepared" not in out and err.startswith("error: ") and "Traceback" not in err
+    assert f"was prepared from release_dir={first}, not from release_dir={other}" in err
+    assert f"python -m lra.prepare listops --release-dir {other} --data-dir {data} --force" in err
+    assert "--data-dir DIR" in err
+    with pytest.raises(DataError, match="leave config.data.release_dir unset"):  # the trainer's path
+        lra.get_dataset("listops", source="release", release_dir=other, data_dir=data)
+    assert lra.get_dataset("listops", source="release", data_dir=data).manifest["options"]["release_dir"] == str(first)
+    assert (data / "listops-release" / "manifest.json").stat().st_mtime_ns == stamp  # nothing was rebuilt
+
+    assert prepare_cli.main(["listops", "--release-dir", str(other), "--data-dir", str(data), "--force"]) == 0
+    assert json.loads((data / "listops-release" / "manifest.json").read_text())["options"]["release_dir"] == str(other)
