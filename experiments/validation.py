@@ -9,16 +9,38 @@ Decisions (documented in README.md, "Exit codes and errors"):
 - num_steps < 2**31 - 1: the step counter in the state is int32 and must never wrap.
 - optim.warmup_steps > train.num_steps is an error, not a warning: such a run never reaches its peak learning rate
   (a 30-step run of a 12k-warmup config trains at lr ~1e-6), and a warning scrolls away.
+- train.bucket_boundaries is () or a strictly increasing tuple of integers >= 1 (an unsorted or repeated list is a
+  typo more often than an intent, even where the iterator would cope with it).
+- Layer arguments are checked by name before the layer is built, so a bad value is reported with its key and its
+  range (not as the ZeroDivisionError it causes inside a constructor): LAYER_SIZES are integers >= 1,
+  LAYER_RANGES have their own ranges. A layer_args key the chosen layer does not take is reported with the families
+  that do take it: layer_args belong to the config file's family, so overriding model.layer alone cannot switch
+  family (use that family's config file). Everything else a family checks itself, in its constructor or call.
 """
 from __future__ import annotations
 
+import inspect
 import math
+from pathlib import Path
 
 STEP_LIMIT = 2**31 - 1  # the state's step counter is int32
 # train.<key> values that count steps or examples: integers >= 1.
 TRAIN_COUNTS = ("num_steps", "batch_size", "eval_batch_size", "log_every", "eval_every", "checkpoint_every",
                 "keep_checkpoints")
 WHY = {"keep_checkpoints": " (0 would keep no latest checkpoint, so a stopped run could not resume)"}
+# config.model.layer_args keys that are sizes in every family that has them (state size N or P, heads, blocks J,
+# expansion, convolution width, ranks): integers >= 1; None where the layer's own default is None (derived size).
+LAYER_SIZES = ("d_state", "n_heads", "qkv_dim", "blocks", "expand", "d_conv", "dt_rank")
+# Other layer_args with a range of their own: key -> (test, the range in words).
+LAYER_RANGES = {
+    # LRU paper (Orvieto et al. 2023) Lemma 3.2: arg(lambda) ~ U[0, max_phase], a fraction of the circle.
+    "max_phase": (lambda v: _is_number(v) and 0 <= v <= 2 * math.pi, "a number in [0, 2*pi] (arg(lambda) is drawn "
+                  "from U[0, max_phase], LRU paper Lemma 3.2)"),
+    # S4/S5/Mamba: the step size dt is drawn log-uniformly from [dt_min, dt_max].
+    "dt_min": (lambda v: _is_number(v) and v > 0, "a finite number > 0 (dt ~ log-uniform [dt_min, dt_max])"),
+    "dt_max": (lambda v: _is_number(v) and v > 0, "a finite number > 0 (dt ~ log-uniform [dt_min, dt_max])"),
+}
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
 
 class ConfigError(ValueError):
@@ -45,6 +67,11 @@ def check_train(train) -> None:
             _require(_is_int(train[key]) and train[key] >= 1, f"train.{key}", train[key], "an integer >= 1")
     _require(train.num_steps < STEP_LIMIT, "train.num_steps", train.num_steps,
              f"below 2**31 - 1 = {STEP_LIMIT} (the step counter is int32 and would wrap)")
+    if "bucket_boundaries" in train:
+        b = train.bucket_boundaries
+        _require(isinstance(b, (tuple, list)) and all(_is_int(x) and x >= 1 for x in b)
+                 and all(x < y for x, y in zip(b, b[1:])), "train.bucket_boundaries", b,
+                 "() or a strictly increasing tuple of integers >= 1 (no repeats), e.g. (256, 512, 1024)")
     if "data_seed" in train:
         _require(_is_int(train.data_seed) and train.data_seed >= 0, "train.data_seed", train.data_seed,
                  "an integer >= 0")
@@ -89,6 +116,64 @@ def check_model_sizes(model) -> None:
         _require(_is_number(model.dropout) and 0 <= model.dropout < 1, "model.dropout", model.dropout, "in [0, 1)")
 
 
+def _layer_parameters(layer_cls) -> dict[str, inspect.Parameter] | None:
+    """The keyword arguments a layer class takes besides d_model and rngs (None: it takes any, **kwargs)."""
+    params = dict(inspect.signature(layer_cls.__init__).parameters)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return {k: p for k, p in params.items() if k not in ("self", "d_model", "rngs")}
+
+
+def config_file_of(layer: str) -> str | None:
+    """The config file of a layer family: experiments/configs/<layer>.py, else the one that sets model.layer to it."""
+    if (CONFIGS_DIR / f"{layer}.py").is_file():
+        return f"experiments/configs/{layer}.py"
+    for path in sorted(CONFIGS_DIR.glob("*.py")):
+        if path.stem != "base" and f'model.layer = "{layer}"' in path.read_text():
+            return f"experiments/configs/{path.name}"
+    return None
+
+
+def check_layer_arg_names(layer: str, args: dict) -> None:
+    """Every layer_args key is an argument of the layer; else a ConfigError naming the keys and the way out."""
+    import models
+
+    params = _layer_parameters(models.LAYERS[layer])
+    unknown = [] if params is None else sorted(set(args) - set(params))
+    if not unknown:
+        return
+    keys = f"config.model.layer_args.{unknown[0]}" if len(unknown) == 1 else \
+        f"config.model.layer_args {{{', '.join(unknown)}}}"
+    message = f"{keys}: layer {layer!r} takes no such argument (it takes: {', '.join(params) or 'none'})"
+    owners = [name for name, cls in sorted(models.LAYERS.items()) if name != layer
+              and (p := _layer_parameters(cls)) is not None and set(args) <= set(p)]
+    if owners:
+        own = config_file_of(layer)
+        switch = (f"use its config file: --config {own}:<variant>" if own else
+                  "start from a config file whose family it is")
+        message += (f". These layer_args are the arguments of {' / '.join(map(repr, owners))}: layer_args belong to "
+                    f"the config file's family, so --config.model.layer={layer} alone does not switch family. To "
+                    f"train {layer!r}, {switch} (`python -m experiments.configs` lists the files and variants)")
+    else:
+        message += "; remove or rename it in the config file (--config.model.layer_args.<key>=<value> changes values)"
+    raise ConfigError(message)
+
+
+def check_layer_arg_values(layer: str, args: dict) -> None:
+    """Sizes (LAYER_SIZES) and ranged values (LAYER_RANGES) of layer_args, by key, before anything is built."""
+    import models
+
+    params = _layer_parameters(models.LAYERS[layer]) or {}
+    for key, value in args.items():
+        if key in LAYER_SIZES:
+            none_ok = key in params and params[key].default is None
+            _require((none_ok and value is None) or (_is_int(value) and value >= 1), f"model.layer_args.{key}",
+                     value, f"an integer >= 1 (a size of layer {layer!r})" + (" or None (derived)" if none_ok else ""))
+        elif key in LAYER_RANGES:
+            ok, need = LAYER_RANGES[key]
+            _require(ok(value), f"model.layer_args.{key}", value, need)
+
+
 def check_layer(model, length: int = 16, batch: int = 2) -> None:
     """Build config.model's sequence layer and call it on a (batch, length, d_model) input, abstractly.
 
@@ -105,6 +190,8 @@ def check_layer(model, length: int = 16, batch: int = 2) -> None:
         raise ConfigError(f"config.model.layer={model.layer!r} is not a layer family; choose one of "
                           f"{', '.join(sorted(models.LAYERS))}")
     layer_cls, args = models.LAYERS[model.layer], model.layer_args.to_dict()
+    check_layer_arg_names(model.layer, args)
+    check_layer_arg_values(model.layer, args)
 
     def build_and_call():
         layer = layer_cls(model.d_model, **args, rngs=nnx.Rngs(0))
