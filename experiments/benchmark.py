@@ -233,10 +233,14 @@ def load_config(spec):
     if not Path(path).is_file():
         raise SystemExit(f"error: --config {spec!r}: no file {path!r} (expected experiments/configs/<family>.py:"
                          "<variant>)")
+    if not variant:
+        from experiments.configs.__main__ import missing_variant
+
+        raise SystemExit(f"error: {missing_variant(Path(path))}")
     module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    config = module.get_config(variant) if variant else module.get_config()
+    config = module.get_config(variant)
     config.unlock()
     return config
 

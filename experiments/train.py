@@ -18,27 +18,28 @@ from pathlib import Path
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from experiments.cli import USER_ERROR, fail, no_positional
+
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "experiments/configs/<family>.py:<variant>", lock_config=True)
 flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, results. Reuse it to resume.")
 flags.DEFINE_bool("dry-run", False, "Check the config and print it resolved; load no data, write nothing.")
 flags.mark_flags_as_required(["config"])
 
-USER_ERROR, DIVERGED, SAVE_FAILED, INTERRUPTED = 2, 3, 4, 130
+DIVERGED, SAVE_FAILED, INTERRUPTED = 3, 4, 130  # USER_ERROR (2): experiments/cli.py
 
 
 def load_config(spec: str):
-    """The ConfigDict named by 'path/to/family.py:variant' (as --config does)."""
+    """The ConfigDict named by 'path/to/family.py:variant' (as --config does); ValueError without a variant."""
     path, _, arg = spec.partition(":")
+    if not arg:  # config_flags would call get_config() and silently train the family's first task
+        from experiments.configs.__main__ import missing_variant
+
+        raise ValueError(missing_variant(Path(path)))
     module_spec = importlib.util.spec_from_file_location("_config_module", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    return module.get_config(arg) if arg else module.get_config()
-
-
-def fail(message: str, code: int = USER_ERROR):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(code)
+    return module.get_config(arg)
 
 
 def config_spec_problem(spec: str) -> str | None:
@@ -52,8 +53,8 @@ def config_spec_problem(spec: str) -> str | None:
                 + " (list them and their variants with `python -m experiments.configs`)")
     try:
         load_config(spec)
-    except ValueError as e:  # get_config's message lists the variants that exist
-        return f"--config {spec}: {e}"
+    except ValueError as e:  # get_config's message (or load_config's) lists the variants that exist
+        return str(e) if str(e).startswith("--config") else f"--config {spec}: {e}"
     return None
 
 
@@ -79,10 +80,11 @@ def parse_flags(argv):
     if specs and (problem := config_spec_problem(specs[-1])):
         fail(problem)
     try:
-        return FLAGS(argv)
+        rest = FLAGS(argv)
     except (AttributeError, KeyError, ValueError, flags.Error) as e:
         message = unknown_override(load_config(specs[-1]), argv) if specs else None
         fail(message or str(e))
+    return no_positional(rest)
 
 
 def dry_run(config, workdir: str | None) -> None:
@@ -128,8 +130,7 @@ def run(config, workdir: str):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # parse_flags refused positional arguments
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     # Imported in the functions above so that --help and flag errors stay fast.
     from experiments import validation

@@ -197,6 +197,31 @@ def test_bucket_boundaries_must_be_increasing_positive_integers(boundaries):
         validation.check_train(smoke_config(**{"train.bucket_boundaries": fine}).train)
 
 
+def test_a_config_file_without_variant_lists_the_variants():
+    from experiments.configs.__main__ import missing_variant
+
+    message = missing_variant(REPO / "experiments/configs/lru.py")
+    assert "names no variant: use --config" in message and f"one of: {', '.join(lru.VARIANTS)}" in message
+    message = missing_variant(REPO / "experiments/configs/ladder.py")
+    assert "listops_smoke" in message and "(then ,<option>; options: rnn_relu" in message
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("experiments.reproduce", ["foo", "--suite", "mini", "--dry-run"]),
+    ("experiments.table", ["runs", "stray"]),
+    ("experiments.benchmark", ["step", "stray"]),
+])
+def test_argparse_entry_points_refuse_a_stray_argument_in_one_line(module, argv, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(module).main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].endswith("error: unrecognized arguments: " + argv[1 if module != "experiments.reproduce"
+                                                                                  else 0])
+
+
 def test_the_shipped_configs_are_valid():
     for variant in lru.VARIANTS:
         validation.check_config(lru.get_config(variant))
@@ -262,6 +287,28 @@ def test_config_file_and_variant_errors(tmp_path, spec, needle):
     proc = cli("--config", spec, "--workdir", str(tmp_path / "run"))
     assert_user_error(proc, needle)
     assert not (tmp_path / "run").exists()
+
+
+def test_absl_entry_points_answer_stray_arguments_bad_flags_and_missing_variants_in_one_line(tmp_path):
+    run = tmp_path / "run"
+    cases = [  # (module, argv, needles); none of these imports jax
+        ("experiments.train", ["foo", "--config", "experiments/configs/lru.py:listops_smoke", "--workdir", str(run)],
+         ["unexpected argument 'foo': this command takes only --flags"]),
+        ("experiments.train", ["--config", "experiments/configs/lru.py", "--workdir", str(run)],
+         ["--config experiments/configs/lru.py names no variant", "one of: listops, listops_smoke, text"]),
+        ("experiments.evaluate", ["--checkpoint", "bogus"], [f"--checkpoint=bogus: {REPO / 'bogus'} does not exist"]),
+        ("experiments.evaluate", ["--workdir", str(run), "stray"], ["unexpected argument 'stray'"]),
+        ("experiments.evaluate", ["--workdir", str(run), "--split", "dev"],
+         ["flag --split=dev: value should be one of <train|val|test>"]),
+        ("experiments.evaluate", ["--workdir", str(run)], [f"--workdir {run} does not exist"]),
+    ]
+    for module, argv, needles in cases:
+        assert_user_error(cli(*argv, module=module), *needles)
+    assert not run.exists()
+    # A checkpoint's folder names its run: the error is then about that run's missing config.json.
+    (tmp_path / "other" / "checkpoints" / "latest").mkdir(parents=True)
+    proc = cli("--checkpoint", str(tmp_path / "other" / "checkpoints" / "latest"), module="experiments.evaluate")
+    assert_user_error(proc, f"{tmp_path / 'other'} has no config.json")
 
 
 def test_invalid_values_stop_before_anything_is_built(tmp_path):

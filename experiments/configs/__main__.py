@@ -5,6 +5,7 @@ For one of them resolved (every field, after overrides, checked):
 
 A family's variants are its VARIANTS tuple when it has one, else every '<task>' and '<task>_smoke' that its
 get_config accepts; ',<option>' suffixes (e.g. the ladder's rungs) are listed when the file has OPTIONS.
+A --config without ':<variant>' is an error listing them (missing_variant): no family silently picks a task.
 """
 import importlib.util
 import sys
@@ -39,6 +40,15 @@ def variants(module) -> list[str]:
                 continue
             found.append(name)
     return found
+
+
+def missing_variant(path: Path) -> str:
+    """The message for `--config <path>` without ':<variant>': no family picks a task by default."""
+    module = load(path)
+    options = (f" (then ,<option>; options: {', '.join(map(str, module.OPTIONS))})" if hasattr(module, "OPTIONS")
+               else "")
+    return (f"--config {path} names no variant: use --config {path}:<variant>, with variant one of: "
+            f"{', '.join(variants(module))}{options}")
 
 
 def main() -> int:

@@ -1,0 +1,38 @@
+"""What the absl entry points (experiments/train.py, experiments/evaluate.py) share: user errors as one line.
+
+  fail(message)          prints `error: <message>` on stderr and exits with USER_ERROR (2), or the code given
+  parse_absl_flags(argv) absl's FLAGS(argv), but a bad flag value or a stray positional argument is one `error:`
+                         line and exit 2 (absl would print FATAL or the whole --help and exit 1)
+
+The argparse entry points (reproduce, table, benchmark, lra.prepare) get this from argparse itself: a usage line,
+one `<prog>: error: ...` line, exit 2.
+"""
+from __future__ import annotations
+
+import sys
+
+from absl import flags
+
+USER_ERROR = 2
+
+
+def fail(message: str, code: int = USER_ERROR):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def no_positional(rest: list[str]) -> list[str]:
+    """rest (what FLAGS(argv) left: the program name) unchanged, or fail() naming the stray arguments."""
+    if len(rest) > 1:
+        fail(f"unexpected argument{'s' if len(rest) > 2 else ''} {' '.join(rest[1:])!r}: this command takes only "
+             "--flags (`--name=value`; a value with spaces needs quotes); see --help")
+    return rest
+
+
+def parse_absl_flags(argv: list[str]) -> list[str]:
+    """FLAGS(argv) -> [program]; fail() on a flag error or on any positional argument (every option is a --flag)."""
+    try:
+        rest = flags.FLAGS(argv)
+    except flags.Error as e:
+        fail(f"{e} (see --help)")
+    return no_positional(rest)
