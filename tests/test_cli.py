@@ -222,9 +222,35 @@ def test_argparse_entry_points_refuse_a_stray_argument_in_one_line(module, argv,
                                                                                   else 0])
 
 
-def test_the_shipped_configs_are_valid():
-    for variant in lru.VARIANTS:
-        validation.check_config(lru.get_config(variant))
+def test_every_shipped_config_and_variant_is_valid():
+    """Every family file x variant (x option): the config-level checks (the layer itself is built per family in
+    the family tests; building 160 full-size layers here would cost a minute)."""
+    from experiments.configs import __main__ as listing
+    checked = 0
+    for path in listing.family_files():
+        module = listing.load(path)
+        for variant in listing.variants(module):
+            for option in getattr(module, "OPTIONS", [None]):
+                config = module.get_config(variant if option is None else f"{variant},{option}")
+                validation.check_train(config.train)
+                validation.check_optim(config.optim, config.train.num_steps)
+                validation.check_model_sizes(config.model)
+                args = config.model.layer_args.to_dict()
+                validation.check_layer_arg_names(config.model.layer, args)
+                validation.check_layer_arg_values(config.model.layer, args)
+                checked += 1
+    assert checked > 100
+    validation.check_config(lru.get_config("listops"))  # and one end to end, with the abstract layer build
+
+
+def test_a_published_warmup_past_the_end_is_allowed_only_when_declared():
+    from experiments.configs import transformer
+    config = transformer.get_config("retrieval")
+    assert config.optim.warmup_steps > config.train.num_steps and config.optim.warmup_past_end
+    validation.check_optim(config.optim, config.train.num_steps)
+    config.optim.warmup_past_end = False
+    with pytest.raises(validation.ConfigError, match="warmup_past_end"):
+        validation.check_optim(config.optim, config.train.num_steps)
 
 
 # ----------------------------------------------------------------------------------------- run directory (in-process)

@@ -115,6 +115,7 @@ def base_config(task: str = "listops", smoke: bool = False) -> ml_collections.Co
     c.optim.weight_decay = 0.05
     c.optim.schedule = "cosine"  # experiments.optim.SCHEDULES: cosine | rsqrt (LRA Transformer) | constant
     c.optim.warmup_steps = 0
+    c.optim.warmup_past_end = False  # True: warmup_steps > num_steps is intended (else a config error)
     c.optim.final_lr_factor = 0.0
     c.optim.b1 = 0.9
     c.optim.b2 = 0.999

@@ -110,6 +110,7 @@ def full(task):
     c.train.batch_size = p["batch"]
     if p["schedule"] == "rsqrt":
         c.train.num_steps, c.optim.warmup_steps = p["steps"], p["warmup"]
+        c.optim.warmup_past_end = p["warmup"] > p["steps"]  # Retrieval, as published: the peak is never reached
         c.optim.lr = p["lra_constant"] / math.sqrt(p["warmup"])  # the peak of constant * rsqrt(warmup)
     else:
         c.train.num_steps = base.steps_for_epochs(task, p["epochs"], p["batch"])
