@@ -124,6 +124,18 @@ def init_state(model: nnx.Module, tx):
     return train_graphdef, eval_graphdef, state
 
 
+def make_training(config, model: nnx.Module, mesh: Mesh) -> tuple[Steps, dict]:
+    """(the jitted steps, the initial state replicated over mesh) for `model` with config.optim's optimiser.
+
+    Everything a run needs to take training steps, without a workdir, checkpoints or evaluation: a state is
+    advanced by `state, metrics = steps.train(state, to_device(batch, mesh))` (which donates its input state).
+    """
+    tx = optim.make_optimizer(config.optim, optim.param_labels(model), total_steps=config.train.num_steps)
+    train_graphdef, eval_graphdef, state = init_state(model, tx)
+    steps = make_steps(train_graphdef, eval_graphdef, tx)
+    return steps, jax.device_put(state, NamedSharding(mesh, P()))  # replicated
+
+
 # ------------------------------------------------------------------------------------------------ devices and data
 
 
@@ -277,10 +289,7 @@ def train_and_evaluate(config, workdir) -> dict:
 def run(config, workdir: Path, dataset, mesh: Mesh, model: nnx.Module) -> dict:
     """Training proper, in a locked workdir."""
     print_param_groups(model)
-    tx = optim.make_optimizer(config.optim, optim.param_labels(model), total_steps=config.train.num_steps)
-    train_graphdef, eval_graphdef, state = init_state(model, tx)
-    steps = make_steps(train_graphdef, eval_graphdef, tx)
-    state = jax.device_put(state, NamedSharding(mesh, P()))  # replicated
+    steps, state = make_training(config, model, mesh)
 
     runlog.record_config(workdir, config.to_dict(), dataset_record(dataset))  # training starts: bind the workdir
     runlog.write_json_atomic(workdir / "environment.json", runlog.environment())

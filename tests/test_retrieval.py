@@ -11,6 +11,7 @@ import pytest
 import lra
 from lra import build, encoding, retrieval
 from lra.errors import DataError
+from release_files import write_aan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,15 +25,6 @@ ROWS = {
     "val": [("1.0", "v1", "w1", "Val text with Ω.", "yy")],
     "test": [("0", "t1", "u1", "test", "test text"), ("1", "t2", "u2", QUOTED, QUOTED)],
 }
-
-
-def write_aan(folder: Path, rows=ROWS, extra_lines=None) -> Path:
-    """new_aan_pairs.{train,eval,test}.tsv in the release format: no header, 5 tab-separated columns."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, name in retrieval.RELEASE_FILES.items():
-        lines = ["\t".join(row) for row in rows[split]] + (extra_lines or {}).get(split, [])
-        (folder / name).write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
-    return folder
 
 
 def quiet(message):
@@ -67,7 +59,7 @@ def test_malformed_rows(line, complaint):
 
 
 def test_bytes_dataset_is_the_utf8_of_each_text(tmp_path):
-    release = write_aan(tmp_path / "lra_release" / "lra_release" / "tsv_data")
+    release = write_aan(tmp_path / "lra_release" / "lra_release" / "tsv_data", ROWS)
     ds = lra.get_dataset("retrieval", release_dir=tmp_path, encoding="bytes", max_len=40, data_dir=tmp_path / "d")
     assert ds.path.name == "retrieval-release-bytes-40" and ds.vocab_size == 256 and ds.n_classes == 2
     assert ds.manifest["sources"]["train"]["path"] == str(release / "new_aan_pairs.train.tsv")
@@ -89,7 +81,7 @@ def test_bytes_dataset_is_the_utf8_of_each_text(tmp_path):
 
 
 def test_bytes_with_eos_needs_257_ids(tmp_path):
-    write_aan(tmp_path / "rel")
+    write_aan(tmp_path / "rel", ROWS)
     ds = lra.get_dataset("retrieval", release_dir=tmp_path / "rel", encoding="bytes", max_len=10, append_eos=True,
                          data_dir=tmp_path / "d")
     train = ds.splits["train"]
@@ -100,7 +92,7 @@ def test_bytes_with_eos_needs_257_ids(tmp_path):
 
 
 def test_chars_vocabulary_comes_from_train_in_code_point_order(tmp_path):
-    write_aan(tmp_path / "rel")
+    write_aan(tmp_path / "rel", ROWS)
     ds = lra.get_dataset("retrieval", release_dir=tmp_path / "rel", encoding="chars", max_len=64, min_freq=1,
                          append_eos=True, data_dir=tmp_path / "d")
     vocab = ds.manifest["vocabulary"]
@@ -132,7 +124,7 @@ def test_chars_vocabulary_does_not_depend_on_row_order_or_hash_seed(tmp_path):
 
 
 def test_min_freq_drops_rare_characters(tmp_path):
-    write_aan(tmp_path / "rel")
+    write_aan(tmp_path / "rel", ROWS)
     ds = lra.get_dataset("retrieval", release_dir=tmp_path / "rel", encoding="chars", max_len=200, min_freq=3,
                          data_dir=tmp_path / "d")
     counts = {}
@@ -144,7 +136,7 @@ def test_min_freq_drops_rare_characters(tmp_path):
 
 
 def test_malformed_row_stops_with_file_and_line(tmp_path):
-    release = write_aan(tmp_path / "rel", extra_lines={"val": ["1\tv2\tw2\ttext with a\ttab\tdoc"]})
+    release = write_aan(tmp_path / "rel", ROWS, extra_lines={"val": ["1\tv2\tw2\ttext with a\ttab\tdoc"]})
     with pytest.raises(DataError) as error:
         build.prepare("retrieval", retrieval.make_options(release_dir=release), tmp_path / "d", log=quiet)
     assert f"{release / 'new_aan_pairs.eval.tsv'}, line 2" in str(error.value) and "6" in str(error.value)
@@ -155,7 +147,7 @@ def test_malformed_row_stops_with_file_and_line(tmp_path):
 
 def test_malformed_rows_can_be_skipped_and_counted(tmp_path):
     bad = ["2\tx\ty\tlabel two\tdoc", "1\tx\ty\tfour columns"]
-    release = write_aan(tmp_path / "rel", extra_lines={"train": bad})
+    release = write_aan(tmp_path / "rel", ROWS, extra_lines={"train": bad})
     ds = lra.get_dataset("retrieval", release_dir=release, malformed="skip", max_len=16, data_dir=tmp_path / "d")
     assert ds.path.name.endswith("-skipbad")
     assert len(ds.splits["train"]["labels"]) == len(ROWS["train"])
