@@ -8,7 +8,7 @@
 
 Offline full-size data instead of the release: --config.data.source=generated --config.data.size=full
 
-Text, Retrieval and Image (data: lra/README.md; hyperparameters THIRD-PARTY, see each function):
+Text, Retrieval and Image (data: lra/README.md; hyperparameters THIRD-PARTY, see PUBLISHED):
   python -m experiments.train --config experiments/configs/lru.py:text --workdir runs/lru_text
   python -m experiments.train --config experiments/configs/lru.py:retrieval \
       --config.data.release_dir=~/lra/lra_release/lra_release/tsv_data --workdir runs/lru_retrieval
@@ -40,196 +40,79 @@ def lru_args(*, d_state, r_min, r_max, max_phase=2 * math.pi, bidirectional=Fals
     )
 
 
-def listops():
-    # THIRD-PARTY values: the LRU paper's per-task appendix table could not be read; these are an LRU config set
-    # for the S4 code base written by someone other than the authors (experiments/published/hyperparameters.md).
-    # From the paper itself: 6 layers, pre-norm BatchNorm, mean pooling, AdamW, reduced recurrent lr, no wd there.
-    c = base.base_config()
-    c.data.source = "release"  # the LRA release files; `python -m lra.prepare listops --release-dir ...`
-    c.model.d_model = 128
-    c.model.n_layers = 6
-    c.model.layer_args.update(lru_args(d_state=256, r_min=0.0, r_max=0.9))
-    c.model.dropout = 0.0
-    c.optim.lr = 3e-3
-    c.optim.recurrent_lr_factor = 0.5
-    c.optim.weight_decay = 0.05
-    c.train.batch_size = 32
-    c.train.num_steps = base.steps_for_epochs("listops", 30, 32)  # 30 epochs = 90k steps
-    c.optim.warmup_steps = 12_000
-    c.train.eval_every = 3_000  # once per epoch
-    c.train.checkpoint_every = 1_000
-    c.train.log_every = 100
+# THIRD-PARTY values: the LRU paper's per-task appendix table could not be read; these are an LRU config set for
+# the S4 code base written by someone other than the authors (experiments/published/hyperparameters.md, LRU table;
+# a second third-party Path-X run agrees and is bidirectional). From the paper itself: 6 layers, pre-norm
+# BatchNorm, mean pooling, AdamW, reduced recurrent lr, max phase pi/10 at init on Path-X.
+# task: (H, N, r_min, r_max, max_phase, bidirectional, dropout, lr, recurrent lr factor, batch, num_steps, warmup,
+#        eval_every, checkpoint_every)
+PUBLISHED = {
+    # 30 epochs = 90k steps; eval once per epoch. Data: the LRA release (`python -m lra.prepare listops ...`).
+    "listops": (128, 256, 0.0, 0.9, 2 * math.pi, False, 0.0, 3e-3, 0.5, 32,
+                base.steps_for_epochs("listops", 30, 32), 12_000, 3_000, 1_000),
+    # the table's 50k steps (64 epochs of 25k reviews would be 50k at batch 32)
+    "text": (256, 192, 0.5, 0.9, 2 * math.pi, False, 0.1, 4e-3, 0.1, 32, 50_000, 5_000, 2_000, 1_000),
+    # the table's 100k steps; two documents per example, one shared encoder
+    "retrieval": (128, 256, 0.5, 0.9, 2 * math.pi, False, 0.1, 2e-3, 0.5, 64, 100_000, 5_000, 5_000, 1_000),
+    # written for grey CIFAR; the LRU paper reports coloured sequential CIFAR, so data.mode = colour_real.
+    # 200 epochs of 45k images at batch 50; eval once per epoch.
+    "image": (512, 384, 0.9, 0.999, 2 * math.pi, False, 0.1, 5e-3, 0.25, 50, 180_000, 18_000, 900, 900),
+    # 200 epochs of 160k images at batch 64 = 500k steps; eval once per epoch
+    "pathfinder": (192, 256, 0.9, 0.999, 2 * math.pi, False, 0.0, 4e-3, 0.25, 64,
+                   base.steps_for_epochs("pathfinder", 200, 64), 50_000, 2_500, 2_500),
+    # 50 epochs of 160k images at batch 32 = 250k steps; 128x128 = 16,384 steps per image
+    "pathx": (128, 256, 0.999, 0.9999, math.pi / 10, True, 0.0, 2e-3, 0.25, 32,
+              base.steps_for_epochs("pathx", 50, 32), 25_000, 5_000, 1_000),
+}
+
+
+def full(task, smoke_data=False):
+    (H, N, r_min, r_max, max_phase, bidirectional, dropout, lr, recurrent_lr_factor, batch, num_steps, warmup,
+     eval_every, checkpoint_every) = PUBLISHED[task]
+    if task == "listops":
+        c = base.base_config()
+        c.data.source = "release"  # the LRA release files; `python -m lra.prepare listops --release-dir ...`
+    else:
+        c = base.base_config(task, smoke_data)
+    if task == "image":
+        c.data.mode = "colour_real"
+    c.model.update(d_model=H, n_layers=6, dropout=dropout)
+    c.model.layer_args.update(lru_args(d_state=N, r_min=r_min, r_max=r_max, max_phase=max_phase,
+                                       bidirectional=bidirectional))
+    c.optim.update(lr=lr, recurrent_lr_factor=recurrent_lr_factor, weight_decay=0.05, warmup_steps=warmup)
+    c.train.update(batch_size=batch, num_steps=num_steps, eval_every=eval_every, checkpoint_every=checkpoint_every,
+                   log_every=100)
     return c
 
 
-def listops_smoke():
-    # Small generated ListOps (lra.listops 'small' size) and a small LRU: trains in minutes on 2 CPU cores.
-    c = base.base_config()
-    c.data.source = "generated"
-    c.data.size = "small"
-    c.model.d_model = 64
-    c.model.n_layers = 3
-    c.model.layer_args.update(lru_args(d_state=64, r_min=0.0, r_max=0.9))
-    c.optim.lr = 3e-3
-    c.optim.recurrent_lr_factor = 0.5
-    c.optim.weight_decay = 0.05
-    c.optim.warmup_steps = 100
-    c.train.batch_size = 32
-    c.train.eval_batch_size = 128
-    c.train.num_steps = 3_000
-    c.train.eval_every = 500
-    c.train.checkpoint_every = 500
-    c.train.log_every = 50
-    return c
-
-
-def text(smoke=False):
-    # THIRD-PARTY values (the same LRU config set as listops(), experiments/published/hyperparameters.md, Text row).
-    c = base.base_config("text", smoke)
-    c.model.d_model = 256
-    c.model.n_layers = 6
-    c.model.layer_args.update(lru_args(d_state=192, r_min=0.5, r_max=0.9))
-    c.model.dropout = 0.1
-    c.optim.lr = 4e-3
-    c.optim.recurrent_lr_factor = 0.1
-    c.optim.weight_decay = 0.05
-    c.train.batch_size = 32
-    c.train.num_steps = 50_000  # the table's 50k steps (64 epochs of 25k reviews would be 50k at batch 32)
-    c.optim.warmup_steps = 5_000
-    c.train.eval_every = 2_000
-    c.train.checkpoint_every = 1_000
-    c.train.log_every = 100
-    return c
-
-
-def retrieval(smoke=False):
-    # THIRD-PARTY values (hyperparameters.md, Retrieval row). Two documents per example, one shared encoder.
-    c = base.base_config("retrieval", smoke)
-    c.model.d_model = 128
-    c.model.n_layers = 6
-    c.model.layer_args.update(lru_args(d_state=256, r_min=0.5, r_max=0.9))
-    c.model.dropout = 0.1
-    c.optim.lr = 2e-3
-    c.optim.recurrent_lr_factor = 0.5
-    c.optim.weight_decay = 0.05
-    c.train.batch_size = 64
-    c.train.num_steps = 100_000  # the table's 100k steps
-    c.optim.warmup_steps = 5_000
-    c.train.eval_every = 5_000
-    c.train.checkpoint_every = 1_000
-    c.train.log_every = 100
-    return c
-
-
-def image(smoke=False):
-    # THIRD-PARTY values (hyperparameters.md, Image row, written for grey CIFAR). The LRU paper itself reports
-    # coloured sequential CIFAR (1024 steps x 3 channels), so the data here is colour_real.
-    c = base.base_config("image", smoke)
-    c.data.mode = "colour_real"
-    c.model.d_model = 512
-    c.model.n_layers = 6
-    c.model.layer_args.update(lru_args(d_state=384, r_min=0.9, r_max=0.999))
-    c.model.dropout = 0.1
-    c.optim.lr = 5e-3
-    c.optim.recurrent_lr_factor = 0.25
-    c.optim.weight_decay = 0.05
-    c.train.batch_size = 50
-    c.train.num_steps = 180_000  # 200 epochs of 45k images at batch 50
-    c.optim.warmup_steps = 18_000
-    c.train.eval_every = 900  # once per epoch
-    c.train.checkpoint_every = 900
-    c.train.log_every = 100
-    return c
-
-
-def pathfinder(smoke=False):
-    # THIRD-PARTY values (hyperparameters.md, Pathfinder row): 200 epochs of 160k images at batch 64 = 500k steps.
-    # Data: `python -m lra.prepare pathfinder --release-dir ...` (normalised reals, 32x32 = 1024 steps).
-    c = base.base_config("pathfinder", smoke)
-    c.model.d_model = 192
-    c.model.n_layers = 6
-    c.model.layer_args.update(lru_args(d_state=256, r_min=0.9, r_max=0.999))
-    c.model.dropout = 0.0
-    c.optim.lr = 4e-3
-    c.optim.recurrent_lr_factor = 0.25
-    c.optim.weight_decay = 0.05
-    c.train.batch_size = 64
-    c.train.num_steps = base.steps_for_epochs("pathfinder", 200, 64)
-    c.optim.warmup_steps = 50_000
-    c.train.eval_every = 2_500  # once per epoch
-    c.train.checkpoint_every = 2_500
-    c.train.log_every = 100
-    return c
-
-
-def pathx(smoke=False):
-    # THIRD-PARTY values (hyperparameters.md, Path-X row; a second third-party run agrees, and is bidirectional):
-    # 50 epochs of 160k images at batch 32 = 250k steps; max phase pi/10 at init. 128x128 = 16,384 steps.
-    c = base.base_config("pathx", smoke)
-    c.model.d_model = 128
-    c.model.n_layers = 6
-    c.model.layer_args.update(lru_args(d_state=256, r_min=0.999, r_max=0.9999, max_phase=math.pi / 10,
-                                       bidirectional=True))
-    c.model.dropout = 0.0
-    c.optim.lr = 2e-3
-    c.optim.recurrent_lr_factor = 0.25
-    c.optim.weight_decay = 0.05
-    c.train.batch_size = 32
-    c.train.num_steps = base.steps_for_epochs("pathx", 50, 32)
-    c.optim.warmup_steps = 25_000
-    c.train.eval_every = 5_000  # once per epoch
-    c.train.checkpoint_every = 1_000
-    c.train.log_every = 100
-    return c
-
-
-def _smoke(c):
-    # A small LRU for a CPU (the listops_smoke sizes); the task's own settings otherwise.
-    c.model.d_model = 64
-    c.model.n_layers = 3
+def smoke(task):
+    """A small LRU for a CPU (d_model 64, 3 layers, N=64, 3000 steps) on the task's smoke data
+    (base.SMOKE_DATA: generated small ListOps / Pathfinder, texts cut to 256 characters, 400 Path-X images);
+    the task's own LRU settings otherwise. Our choice, not published."""
+    if task == "listops":
+        c = base.base_config()
+        c.data.source = "generated"
+        c.data.size = "small"
+        c.model.layer_args.update(lru_args(d_state=64, r_min=0.0, r_max=0.9))
+        c.optim.update(lr=3e-3, recurrent_lr_factor=0.5, weight_decay=0.05)
+    else:
+        c = full(task, smoke_data=True)
+    c.model.update(d_model=64, n_layers=3)
     c.model.layer_args.update(d_state=64)
     c.optim.warmup_steps = 100
-    c.train.batch_size = 32
-    c.train.eval_batch_size = 128
-    c.train.num_steps = 3_000
-    c.train.eval_every = 500
-    c.train.checkpoint_every = 500
-    c.train.log_every = 50
-    return c
-
-
-def text_smoke():
-    return _smoke(text(smoke=True))  # base.SMOKE_DATA: reviews cut to 256 characters
-
-
-def retrieval_smoke():
-    return _smoke(retrieval(smoke=True))  # base.SMOKE_DATA: documents cut to 256 characters
-
-
-def image_smoke():
-    return _smoke(image(smoke=True))
-
-
-def pathfinder_smoke():
-    return _smoke(pathfinder(smoke=True))  # base.SMOKE_DATA: generated 'small' Pathfinder-32 (4,000 images)
-
-
-def pathx_smoke():
-    # base.SMOKE_DATA: generated 'small' Path-X (400 images of 16,384 pixels). Sequences are 16x longer than
-    # the other smoke tasks', so fewer, smaller batches (not yet timed on a CPU).
-    c = _smoke(pathx(smoke=True))
-    c.train.batch_size = 8
-    c.train.eval_batch_size = 16
-    c.train.num_steps = 300
-    c.train.eval_every = c.train.checkpoint_every = 100
-    c.train.log_every = 20
-    c.optim.warmup_steps = 30
+    c.train.update(batch_size=32, eval_batch_size=128, num_steps=3_000, eval_every=500, checkpoint_every=500,
+                   log_every=50)
+    if task == "pathx":  # sequences 16x longer than the other smoke tasks': fewer, smaller batches
+        c.train.update(batch_size=8, eval_batch_size=16, num_steps=300, eval_every=100, checkpoint_every=100,
+                       log_every=20)
+        c.optim.warmup_steps = 30
     return c
 
 
 def get_config(arg: str = "listops"):
     if arg not in VARIANTS:
         raise ValueError(f"unknown variant {arg!r} for lru.py; choose one of: {', '.join(VARIANTS)}")
-    config = globals()[arg]()
+    task = arg.removesuffix("_smoke")
+    config = smoke(task) if arg.endswith("_smoke") else full(task)
     config.lock()
     return config
