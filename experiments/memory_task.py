@@ -65,7 +65,9 @@ def memory_dataset(*, length, n_classes, n_train, n_val, seed):
     """An lra.Dataset (in memory) of memory_task splits, so the trainer's build_model can read it."""
     splits = {"train": synthetic.memory_task(n_train, length, n_classes, seed),
               "val": synthetic.memory_task(n_val, length, n_classes, seed + 1)}
-    manifest = {"vocab_size": synthetic.memory_vocab_size(n_classes), "n_classes": n_classes, "max_len": length}
+    # The "input" record is part of the cache contract (lra/cache.py, format 2): the trainer reads d_input from it.
+    manifest = {"vocab_size": synthetic.memory_vocab_size(n_classes), "n_classes": n_classes, "max_len": length,
+                "input": {"kind": "tokens"}}
     return lra.Dataset(splits=splits, manifest=manifest, path=Path("."))
 
 
