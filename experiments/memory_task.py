@@ -43,9 +43,9 @@ TARGET_ACCURACY = 0.95
 # remembers over L = 511 steps only if dt <~ 2e-3 (0.6 kept). The published default dt ~ logU[1e-3, 1e-1] (S4 / S4D
 # and S5 LRA runs, experiments/published/hyperparameters.md) already puts ~15% of the timescales there (0.77 kept
 # at dt 1e-3), following the rule that 1/dt is the length of dependencies a mode covers (Gu et al. 2023, "How to
-# Train Your HiPPO", on the timescale Delta). Measured (models/README.md): that range learns the gap, and the
-# published Path-X range logU[1e-4, 1e-1] learns it too but more slowly (seed 0: S4D 200 vs 140 steps, S5 180 vs
-# 120), so the range is pinned here rather than taken from whatever the smoke config says.
+# Train Your HiPPO", on the timescale Delta). Measured (models/README.md, seeds 0 and 1): that range learns the gap
+# in 120-160 steps; the published Path-X range logU[1e-4, 1e-1] (more slow modes) in 140-200, so no help. The range
+# is pinned here rather than taken from whatever the smoke config says.
 # Both are unidirectional here, like the LRU: the question is whether the state carries the token forward (a
 # backward pass cannot bring position 0 to the last position either, it only costs time).
 MEMORY_LAYER_ARGS = {
