@@ -59,16 +59,17 @@ def test_memory_configs_give_the_linear_families_long_memory_and_every_family_a_
 # Measured steps to 95% (deterministic on a CPU): S4D 140 and S5 120 (seed 1: 160 and 160) with a 500-step budget
 # (>= 3x the worst); the LRU (MEMORY_LAYER_ARGS: Path-X ring, max phase pi/10, d_state 16) 400 / 580 / 560 for
 # seeds 0 / 1 / 2 with a 1000-step budget (>= 1.5x the worst seed's 580). The budget sets the cosine schedule, so
-# each family's test runs exactly its measured command; seed 0.
-LINEAR_RUN = dict(length=512, n_classes=4, d_model=16, n_layers=1, batch_size=32, lr=1e-2, eval_every=20,
-                  n_val=256, seed=0)
-STEP_BUDGET = {"lru": 1000, "s4d": 500, "s5": 500}
+# each family's test trains exactly as its measured command; seed 0. The LRU is evaluated every 40 steps instead of
+# 20 (evaluation does not change training; its 95% at step 400, 97.7%, is on both grids), halving the eval cost.
+LINEAR_RUN = dict(length=512, n_classes=4, d_model=16, n_layers=1, batch_size=32, lr=1e-2, n_val=256, seed=0)
+BUDGET = {"lru": dict(steps=1000, eval_every=40), "s4d": dict(steps=500, eval_every=20),
+          "s5": dict(steps=500, eval_every=20)}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["lru", "s4d", "s5"])
 def test_linear_families_learn_the_500_token_gap(family):
     """Stops at the first evaluation at >= 95%, so it costs the measured steps (not the budget) when it passes."""
-    result = memory_task.train_family(family, steps=STEP_BUDGET[family], **LINEAR_RUN)
+    result = memory_task.train_family(family, **BUDGET[family], **LINEAR_RUN)
     assert result["gap"] >= 500
     assert result["learned"] and result["final_val_accuracy"] >= 0.95, result
