@@ -25,7 +25,7 @@ from scan.operator import from_time_major, time_major
 
 TOL = 2e-5
 BATCH, STATE = 2, 3
-LENGTHS = (1, 2, 3, 7, 64, 1000, 4097)
+LENGTHS = (1, 2, 3, 7, 64, 4097)  # 4097 = 2^12 + 1: a long, odd length (an unbalanced associative tree)
 DTYPES = (np.float32, np.complex64)
 
 
@@ -269,7 +269,8 @@ def _as_real(*arrays):
 def test_forward_mode_jvp_jacfwd_hessian_match_autodiff(operator, method, time_varying):
     """jvp, jacfwd (forward) = grad (reverse), and the Hessian (forward over reverse) of a nonlinear loss, against
     JAX's own autodiff of the plain lax.scan. Tolerance: TOL for jvp and gradients, 1e-4 for the Hessian (second
-    derivatives in float32 of a loss summed over all positions)."""
+    derivatives in float32 of a loss summed over all positions). The Hessian only with the sequential method: it
+    is the same custom rule applied twice, and the other methods' forward mode is checked by jvp and jacfwd."""
     reverse = time_varying  # both directions covered without doubling the cases
     a, b, h0, _ = _inputs(operator, 5, np.complex64, time_varying=time_varying, batch=1, state=2)
     custom = lambda a, b, h0: scan.linear_recurrence(a, b, h0=h0, reverse=reverse, method=method, operator=operator)
@@ -288,6 +289,8 @@ def test_forward_mode_jvp_jacfwd_hessian_match_autodiff(operator, method, time_v
     reference = jax.jit(jax.grad(loss_of(plain), argnums))(*params)
     for x, y, z in zip(forward, reverse_, reference):
         assert _rel_err(x, z) <= TOL and _rel_err(y, z) <= TOL
+    if method != "sequential":
+        return  # the Hessian is forward over reverse of the same rule: checked once per operator (2 compiles each)
     hessian = jax.jit(jax.hessian(loss_of(custom), argnums))(*params)
     hessian_ref = jax.jit(jax.hessian(loss_of(plain), argnums))(*params)
     for row, row_ref in zip(hessian, hessian_ref):
