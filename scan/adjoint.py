@@ -15,35 +15,45 @@ linear in a), so every operator gets these derivatives.
 """
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from scan.operator import Problem
 
 
 def linear_jvp(op, run, problem, reverse):
-    """run(problem, reverse) -> h_LxS with the custom JVP above (time-major Problem, see scan/operator.py)."""
-    time_varying = problem.time_varying
+    """run(problem, reverse) -> h (b's layout) with the custom JVP above (Problem: see scan/operator.py)."""
+    time_varying, axis = problem.time_varying, problem.axis
 
     @jax.custom_jvp
-    def recurrence(a, b_LxS, h0_S):
-        return run(Problem(a, b_LxS, h0_S, time_varying), reverse)
+    def recurrence(a, b, h0_S):
+        return run(Problem(a, b, h0_S, time_varying, axis), reverse)
 
     def jvp(primals, tangents):
-        a, b_LxS, h0_S = primals
-        da, db_LxS, dh0_S = tangents
-        h_LxS = recurrence(a, b_LxS, h0_S)
+        a, b, h0_S = primals
+        da, db, dh0_S = tangents
+        h = recurrence(a, b, h0_S)
         zero = lambda t: isinstance(t, SymbolicZero)
-        if zero(da) and zero(db_LxS) and zero(dh0_S):
-            return h_LxS, jnp.zeros_like(h_LxS)
-        drive_LxS = jnp.zeros_like(b_LxS) if zero(db_LxS) else db_LxS
+        if zero(da) and zero(db) and zero(dh0_S):
+            return h, jnp.zeros_like(h)
+        drive = jnp.zeros_like(b) if zero(db) else db
         if not zero(da):
-            first = h0_S[None]  # h_prev: h shifted one step along the recurrence's order, h0 at the first step
-            h_prev_LxS = jnp.concatenate([h_LxS[1:], first]) if reverse else jnp.concatenate([first, h_LxS[:-1]])
-            drive_LxS = drive_LxS + jax.jvp(lambda a: op.apply(a, h_prev_LxS), (a,), (da,))[1]
+            h_prev = _shift(h, h0_S, axis, reverse)
+            # A time-invariant a gets a size-1 time axis, so it broadcasts against h_prev in b's layout.
+            at_every_t = (lambda a: a) if time_varying else (lambda a: jnp.expand_dims(a, axis))
+            drive = drive + jax.jvp(lambda a: op.apply(at_every_t(a), h_prev), (a,), (da,))[1]
         dh0_S = jnp.zeros_like(h0_S) if zero(dh0_S) else dh0_S
         # Called through `recurrence` so that higher derivatives of the tangent use this rule again; under
         # reverse mode JAX inlines it (partial evaluation keeps only the linear tangent) and transposes it.
-        return h_LxS, recurrence(a, drive_LxS, dh0_S)
+        return h, recurrence(a, drive, dh0_S)
 
     recurrence.defjvp(jvp, symbolic_zeros=True)
-    return recurrence(problem.a, problem.b_LxS, problem.h0_S)
+    return recurrence(problem.a, problem.b, problem.h0_S)
+
+
+def _shift(h, h0_S, axis, reverse):
+    """h_prev: h moved one step along the recurrence's order on the time axis, h0 at the first step."""
+    length, first = h.shape[axis], jnp.expand_dims(h0_S, axis)
+    if reverse:
+        return jnp.concatenate([lax.slice_in_dim(h, 1, length, axis=axis), first], axis)
+    return jnp.concatenate([first, lax.slice_in_dim(h, 0, length - 1, axis=axis)], axis)

@@ -57,7 +57,7 @@ def prepare(a, b, h0, axis):
                                  and broadcasts_to(a.shape[:-2], state_S[:-1])):
         raise ValueError(f"a must have shape {b.shape + (n,)} (time-varying) or (..., {n}, {n}) with leading dims "
                          f"broadcasting to {state_S[:-1]} (time-invariant); got {a.shape}")
-    return make_problem(a, b, h0, axis, time_varying)
+    return make_problem(a, b, h0, axis, time_varying, transition_ndim=1)
 
 
 # ---- Test support: random inputs and float64 NumPy references (time axis 1). ----

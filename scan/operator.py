@@ -12,16 +12,32 @@ import numpy as np
 
 
 class Problem(NamedTuple):
-    """A validated recurrence in time-major layout, as produced by an operator's `prepare`.
+    """A validated recurrence, as produced by an operator's `prepare`, in the caller's layout (no transposes).
 
-    a: (L, ...) when time_varying, else the time-invariant transition (no time axis, never broadcast over L).
-    b_LxS: inputs, time axis first; S is the state shape (batch dims + state dims).
+    a: with the time axis at `axis` when time_varying (b's layout, plus trailing axes for matrices); else the
+       time-invariant transition (no time axis) with leading size-1 axes up to the rank of a time-varying a
+       without its time axis (see make_problem), so it broadcasts against one time step of b.
+    b: inputs, time axis at `axis`; the state shape S is b's shape without that axis (batch + state dims).
     h0_S: initial state broadcast to S (zeros when none was given).
+    axis: the time axis of b (and of a time-varying a), in [0, b.ndim).
+    Methods that need time-major data (associative, chunked) move it with time_major / from_time_major.
     """
     a: jnp.ndarray
-    b_LxS: jnp.ndarray
+    b: jnp.ndarray
     h0_S: jnp.ndarray
     time_varying: bool
+    axis: int = 0
+
+
+def time_major(p):
+    """(a, b_LxS) with the time axis first (a unchanged when time-invariant)."""
+    a = jnp.moveaxis(p.a, p.axis, 0) if p.time_varying else p.a
+    return a, jnp.moveaxis(p.b, p.axis, 0)
+
+
+def from_time_major(p, h_LxS):
+    """h in b's layout (the time axis back at p.axis)."""
+    return jnp.moveaxis(h_LxS, 0, p.axis)
 
 
 class ScanOperator(NamedTuple):
@@ -94,16 +110,21 @@ def step_order(length, reverse):
     return list(range(length - 1, -1, -1)) if reverse else list(range(length))
 
 
-def make_problem(a, b, h0, axis, time_varying):
-    """The Problem for validated a and b (axis already normalised): checks h0, moves time first, sets the dtype."""
+def make_problem(a, b, h0, axis, time_varying, transition_ndim=0):
+    """The Problem for validated a and b (axis already normalised): checks h0, sets the dtype.
+
+    transition_ndim: axes a transition has beyond the state's (0 for elementwise, 1 for (N, N) matrices); a
+    time-invariant a gets leading size-1 axes up to the state's rank + transition_ndim, so that a method can put
+    a time axis in front of it (associative does) and still broadcast against b.
+    """
     state_S = b.shape[:axis] + b.shape[axis + 1:]
     if h0 is not None and not broadcasts_to(jnp.shape(h0), state_S):
         raise ValueError(f"h0 must broadcast to the state shape {state_S} (b without axis {axis}); "
                          f"got {jnp.shape(h0)}")
     dtype = accumulation_dtype(a.dtype, b.dtype, *([] if h0 is None else [jnp.asarray(h0).dtype]))
-    a = jnp.moveaxis(a, axis, 0) if time_varying else a
+    a = a if time_varying else a.reshape((1,) * (len(state_S) + transition_ndim - a.ndim) + a.shape)
     h0_S = jnp.zeros(state_S, dtype) if h0 is None else jnp.broadcast_to(jnp.asarray(h0, dtype), state_S)
-    return Problem(a.astype(dtype), jnp.moveaxis(b, axis, 0).astype(dtype), h0_S, time_varying)
+    return Problem(a.astype(dtype), b.astype(dtype), h0_S, time_varying, axis)
 
 
 def reference_loop(apply_np, a_at, b, h0, reverse):

@@ -2,7 +2,6 @@
 import functools
 
 import jax
-import jax.numpy as jnp
 
 from scan import methods as _methods
 from scan.adjoint import linear_jvp
@@ -38,15 +37,13 @@ def linear_recurrence(a, b, *, h0=None, reverse=False, axis=1, method="auto", op
     if chunk_size is not None and method not in ("chunked", "auto"):
         raise ValueError(f"chunk_size={chunk_size} is only used by method='chunked', not {method!r}")
     problem = op.prepare(a, b, h0, axis)
-    axis = axis % jnp.ndim(b)
-    length = problem.b_LxS.shape[0]
+    length = problem.b.shape[problem.axis]
     if length == 0:
-        return jnp.moveaxis(problem.b_LxS, 0, axis)
+        return problem.b
     if method == "auto":
         method = choose_method(op.name, length, time_varying=problem.time_varying)
     run = functools.partial(_run, op, _methods.METHODS[method], chunk_size)
-    h_LxS = linear_jvp(op, run, problem, reverse)  # forward mode, and reverse mode as its transpose
-    return jnp.moveaxis(h_LxS, 0, axis)
+    return linear_jvp(op, run, problem, reverse)  # forward mode, and reverse mode as its transpose
 
 
 def _run(op, method_fn, chunk_size, problem, reverse):
