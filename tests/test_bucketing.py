@@ -6,22 +6,13 @@ import numpy as np
 import pytest
 
 from lra import iterator
+from test_iterator import make_split
 
 N, MAX_LEN, B, WINDOW = 96, 40, 8, 4  # an epoch = 12 steps = 3 windows of 4 batches
 BOUNDARIES = (8, 16, 24, 32)
 
 
-def make_split(n=N, max_len=MAX_LEN, seed=0):
-    """Labels are the example indices, so batches reveal what they hold; lengths spread over 1..max_len."""
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(1, max_len + 1, n).astype(np.int32)
-    inputs = np.zeros((n, max_len), np.int32)
-    for i, length in enumerate(lengths):
-        inputs[i, :length] = i + 1
-    return {"inputs": inputs, "lengths": lengths, "labels": np.arange(n, dtype=np.int32)}
-
-
-SPLIT = make_split()
+SPLIT = make_split(N, MAX_LEN)  # labels are the example indices (test_iterator.make_split)
 
 
 def batches(start=0, n_steps=12, seed=3, window=WINDOW):
@@ -67,7 +58,7 @@ def test_batches_group_similar_lengths_and_use_few_shapes():
 
 
 def test_eval_covers_every_example_once_with_valid_tail():
-    split = make_split(n=21)
+    split = make_split(n=21, max_len=MAX_LEN)
     seen = []
     for b in iterator.bucketed_eval_batches(split, B, bucket_boundaries=BOUNDARIES):
         assert b["inputs"].shape[0] == B and b["inputs"].shape[1] in BOUNDARIES + (MAX_LEN,)
