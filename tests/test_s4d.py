@@ -8,22 +8,12 @@ from flax import nnx
 
 import models
 from experiments import optim
+from model_helpers import np_param, perturb
 from models.s4d import INITS, S4D
 
 H, N, B, L = 3, 6, 2, 9
 LENGTHS = np.array([L, 5])
 SSM_PARAMS = ("A_re_log", "A_im", "log_dt", "B_re", "B_im")
-
-
-def np_param(layer, name):
-    return np.asarray(getattr(layer, name)[...], np.float64)
-
-
-def perturb(layer, scale=0.05, seed=1):
-    """Move every parameter off its init so that the comparisons are not specific to init values."""
-    for i, (_, var) in enumerate(nnx.iter_graph(layer)):
-        if isinstance(var, nnx.Param):
-            var[...] = var[...] + scale * jax.random.normal(jax.random.key(seed + i), var.shape)
 
 
 def numpy_ssm(layer):

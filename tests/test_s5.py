@@ -1,6 +1,5 @@
 """models.s5.S5 against float64 NumPy computations of the paper's formulas (Smith et al. 2023, arXiv:2208.04933):
 discretisations, the layer (as the full P-state real system, conjugates included), init, options, groups."""
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -9,21 +8,12 @@ from flax import nnx
 
 import models
 from experiments import optim
+from model_helpers import np_param, perturb
 from models.s5 import S5, block_hippo, discretize
 
 H, P, B, L = 3, 8, 2, 9
 LENGTHS = np.array([L, 5])
 SSM_PARAMS = ("Lambda_re", "Lambda_im", "B_re", "B_im", "log_dt")
-
-
-def np_param(layer, name):
-    return np.asarray(getattr(layer, name)[...], np.float64)
-
-
-def perturb(layer, scale=0.05, seed=1):
-    for i, (_, var) in enumerate(nnx.iter_graph(layer)):
-        if isinstance(var, nnx.Param):
-            var[...] = var[...] + scale * jax.random.normal(jax.random.key(seed + i), var.shape)
 
 
 def numpy_discretize(Lambda, B_, dt, method):
