@@ -70,6 +70,14 @@ def ssm_smoke_training(c: ml_collections.ConfigDict, task: str, listops_steps: i
         c.optim.warmup_steps = 10
 
 
+def short_smoke_training(c: ml_collections.ConfigDict, batch: int, steps: int) -> None:
+    """The training section of the selective and rotation smoke variants (in place): `steps` steps at `batch`,
+    warmup a 30th of the run, evaluation and checkpoints 6 times per run, eval batches 4x larger."""
+    c.optim.warmup_steps = steps // 30
+    c.train.update(batch_size=batch, eval_batch_size=4 * batch, num_steps=steps,
+                   eval_every=max(steps // 6, 1), checkpoint_every=max(steps // 6, 1), log_every=50)
+
+
 def parse_variant(arg: str, family: str, options=()) -> tuple[str, bool, str | None]:
     """'<task>[_smoke][,<option>]' -> (task, smoke, option); ValueError listing what exists otherwise."""
     name, _, option = arg.partition(",")

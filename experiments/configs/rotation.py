@@ -72,12 +72,7 @@ def smoke(task):
     c.model.layer_args.update(rotation_args(d_state=N, r_min=r_min, r_max=r_max, max_phase=max_phase,
                                             bidirectional=bidir))
     c.optim.lr, c.optim.recurrent_lr_factor, c.optim.weight_decay = lr, rec_lr, wd
-    c.optim.warmup_steps = steps // 30
-    c.train.batch_size = batch
-    c.train.eval_batch_size = 4 * batch
-    c.train.num_steps = steps
-    c.train.eval_every = c.train.checkpoint_every = max(steps // 6, 1)
-    c.train.log_every = 50
+    base.short_smoke_training(c, batch, steps)
     return c
 
 

@@ -73,12 +73,7 @@ def smoke(task):
     c.model.d_model, c.model.n_layers = H, layers
     c.model.layer_args.update(selective_args(d_state=N, expand=expand))
     c.optim.lr, c.optim.recurrent_lr_factor, c.optim.weight_decay = lr, 0.5, 0.05
-    c.optim.warmup_steps = steps // 30
-    c.train.batch_size = batch
-    c.train.eval_batch_size = 4 * batch
-    c.train.num_steps = steps
-    c.train.eval_every = c.train.checkpoint_every = max(steps // 6, 1)
-    c.train.log_every = 50
+    base.short_smoke_training(c, batch, steps)
     return c
 
 
