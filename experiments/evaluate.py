@@ -83,20 +83,14 @@ def load_run_dataset(workdir: Path, config):
 
 def evaluate_run(workdir, checkpoint: str = "best", splits=("test",)) -> dict:
     """{"checkpoint", "step", "<split>_accuracy", "<split>_loss", ...} of one checkpoint of a run directory."""
-    import jax
-    from jax.sharding import NamedSharding, PartitionSpec as P
-
-    from experiments import checkpointing, optim, trainer
+    from experiments import checkpointing, trainer
 
     workdir = Path(workdir).absolute()
     config = load_run_config(workdir)
     dataset = load_run_dataset(workdir, config)
     mesh = trainer.make_mesh()
     model = trainer.build_model(config, dataset)
-    tx = optim.make_optimizer(config.optim, optim.param_labels(model), total_steps=config.train.num_steps)
-    train_graphdef, eval_graphdef, state = trainer.init_state(model, tx)
-    steps = trainer.make_steps(train_graphdef, eval_graphdef, tx)
-    state = jax.device_put(state, NamedSharding(mesh, P()))
+    steps, state = trainer.make_training(config, model, mesh)
     if not (workdir / "checkpoints" / checkpoint).is_dir():
         raise EvaluationError(f"{workdir / 'checkpoints' / checkpoint} does not exist: no checkpoint saved yet")
     ckpts = checkpointing.Checkpoints(workdir / "checkpoints", read_only=True)

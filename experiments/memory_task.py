@@ -10,7 +10,7 @@ Data: lra.synthetic.memory_task (label = first token, then noise). The model is 
 model section (experiments/configs/<family>.py:listops_smoke; CONFIG_VARIANTS for attention and rnn) made small
 (--d-model, --n-layers) with "last" pooling, so the prediction is read at the last position: mean pooling would see
 position 0 directly and need no memory. Training reuses the trainer's model building and jitted steps
-(experiments.trainer.build_model / init_state / make_steps, experiments.optim) with the family's optimiser settings.
+(experiments.trainer.build_model / make_training) with the family's optimiser settings.
 
 Prints one JSON line per family: steps to 95% validation accuracy (evaluated every --eval-every steps; null if
 never), whether it learned (reached 95%), the final validation accuracy and wall time. A family that is not in
@@ -31,7 +31,7 @@ import numpy as np
 
 import lra
 import models
-from experiments import optim, trainer
+from experiments import trainer
 from lra import synthetic
 
 TARGET_ACCURACY = 0.95
@@ -117,9 +117,7 @@ def train_family(name, *, steps, length=512, n_classes=4, d_model=32, n_layers=2
     dataset = memory_dataset(length=length, n_classes=n_classes, n_train=n_train, n_val=n_val, seed=seed)
     mesh = trainer.make_mesh()
     model = trainer.build_model(config, dataset)
-    tx = optim.make_optimizer(config.optim, optim.param_labels(model), total_steps=steps)
-    train_graphdef, eval_graphdef, state = trainer.init_state(model, tx)
-    step_fns = trainer.make_steps(train_graphdef, eval_graphdef, tx)
+    step_fns, state = trainer.make_training(config, model, mesh)  # config.train.num_steps = steps
     batches = lra.train_batches(dataset.splits["train"], batch_size, seed)
     start, steps_to_target, history = time.perf_counter(), None, []
     for step in range(1, steps + 1):
