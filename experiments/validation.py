@@ -40,6 +40,9 @@ LAYER_RANGES = {
     # S4/S5/Mamba: the step size dt is drawn log-uniformly from [dt_min, dt_max].
     "dt_min": (lambda v: _is_number(v) and v > 0, "a finite number > 0 (dt ~ log-uniform [dt_min, dt_max])"),
     "dt_max": (lambda v: _is_number(v) and v > 0, "a finite number > 0 (dt ~ log-uniform [dt_min, dt_max])"),
+    # models/rnn.py: the dense A is rescaled at init so its spectral radius is at most max_radius.
+    "max_radius": (lambda v: v is None or (_is_number(v) and v > 0),
+                   "None or a finite number > 0 (the dense RNN's A is rescaled at init to spectral radius <= it)"),
 }
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 

@@ -56,6 +56,8 @@ def test_rung_layer_args_are_the_paper_rows(task):
         assert ladder.get_config(f"{task},{rung}").model.layer == "rnn"
         assert args["nonlinearity"] == nonlinearity and args["d_state"] == ring["d_state"]
         assert args["bidirectional"] == ring["bidirectional"]
+        # Our cap on the dense linear RNN's initial spectral radius (models/rnn.py), not the paper's.
+        assert args.get("max_radius") == (1.0 if rung == "rnn_lin" else None)
     for rung, parameterization in (("real_imag", "real_imag"), ("exp", "exp"), ("stable_exp", "stable_exp")):
         args = rung_args(task, rung)  # uniform on the unit disk, no gamma normalisation
         assert args == {**ring, "parameterization": parameterization, "gamma_norm": False, **disk}, rung

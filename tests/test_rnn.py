@@ -93,3 +93,33 @@ def test_parameter_groups_and_init():
     # Circular law (paper Sec. 3.2): eigenvalues near-uniform on the unit disk; |lambda|^2 ~ U[0, 1] has mean 1/2.
     radius2 = np.abs(np.linalg.eigvals(A)) ** 2
     assert radius2.max() < 1.3 and np.mean(radius2) == pytest.approx(0.5, abs=0.1)
+
+
+def test_rnn_lin_rung_caps_the_spectral_radius_and_stays_finite_at_length_1024():
+    """A Glorot A's spectral radius is above 1 at finite N (seed 0 at N=64: 1.128), and the linear state grows as
+    radius^L; the ladder's rnn_lin rung rescales A into the unit disk at init (max_radius=1), so one layer's output
+    stays finite at L=1024 (Pathfinder, sCIFAR). Plain Glorot overflows float32 there (1.128^1024 ~ 1e53)."""
+    from experiments.configs import ladder
+    args = ladder.get_config("pathfinder_smoke,rnn_lin").model.layer_args.to_dict()
+    assert args["max_radius"] == 1.0 and args["d_state"] == 64
+    u = jax.random.normal(jax.random.key(1), (1, 1024, 4))
+    radii = []
+    for seed in range(3):
+        layer = models.RNN(4, **args, rngs=nnx.Rngs(seed))
+        plain = models.RNN(4, **{**args, "max_radius": None}, rngs=nnx.Rngs(seed))
+        rho, rho_plain = (np.abs(np.linalg.eigvals(np.asarray(m.A[...][0], np.float64))).max() for m in (layer, plain))
+        radii.append(rho_plain)
+        assert rho <= 1 + 1e-5, (seed, rho)
+        if rho_plain <= 1:  # only rescaled when above the cap
+            np.testing.assert_array_equal(np.asarray(layer.A[...]), np.asarray(plain.A[...]))
+        else:
+            np.testing.assert_allclose(np.asarray(layer.A[...]), np.asarray(plain.A[...]) / rho_plain, rtol=1e-5)
+        if seed == 0:
+            assert np.abs(np.asarray(layer(u))).max() < 1e3
+            assert not np.abs(np.asarray(plain(u))).max() < 1e3  # inf/nan or huge without the cap
+    assert max(radii) > 1.1  # the case the cap is for happens at this N
+
+
+def test_max_radius_must_be_positive():
+    with pytest.raises(ValueError, match="max_radius must be None or a number > 0"):
+        models.RNN(H, N, max_radius=0.0, rngs=nnx.Rngs(0))
