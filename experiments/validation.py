@@ -30,8 +30,9 @@ TRAIN_COUNTS = ("num_steps", "batch_size", "eval_batch_size", "log_every", "eval
                 "keep_checkpoints")
 WHY = {"keep_checkpoints": " (0 would keep no latest checkpoint, so a stopped run could not resume)"}
 # config.model.layer_args keys that are sizes in every family that has them (state size N or P, heads, blocks J,
-# expansion, convolution width, ranks): integers >= 1; None where the layer's own default is None (derived size).
-LAYER_SIZES = ("d_state", "n_heads", "qkv_dim", "blocks", "expand", "d_conv", "dt_rank")
+# expansion, convolution width, ranks, attention's query chunk): integers >= 1; None where the layer's own default
+# is None (derived size, or off).
+LAYER_SIZES = ("d_state", "n_heads", "qkv_dim", "blocks", "expand", "d_conv", "dt_rank", "query_chunk_size")
 # Other layer_args with a range of their own: key -> (test, the range in words).
 LAYER_RANGES = {
     # LRU paper (Orvieto et al. 2023) Lemma 3.2: arg(lambda) ~ U[0, max_phase], a fraction of the circle.

@@ -29,20 +29,38 @@ class MultiHeadAttention(nnx.Module):
       (the fused flash-attention kernel on NVIDIA GPUs; needs dtype "bfloat16" or "float16"). Not measured here
       (no GPU was available to this code's authors).
     dtype: the dtype Q, K, V are cast to for the attention itself (output back to float32); "float32" by default.
+    query_chunk_size: None (all queries at once) or C >= 1: the queries are processed C at a time (chunked_attention),
+      each chunk attending to every key through jax.nn.dot_product_attention, under jax.checkpoint, so the
+      attention's memory is O(B h C L) instead of O(B h L^2), forward and backward, with the same result (the last
+      chunk is padded when C does not divide L). Costs a recomputation of each chunk's forward in the backward pass.
+      For long inputs on hardware without a fused kernel (Path-X, L = 16384: 1 GiB of scores per example and head,
+      the memory the LRA Transformer's Path-X FAIL comes from). Not with attention dropout (its weights are
+      materialised whole) nor with implementation="cudnn" (the fused kernel never materialises them): both are
+      errors naming the key.
 
     Padding (mask_BxL, True = valid, right padding): passed as sequence lengths (query_seq_lengths,
     key_value_seq_lengths), so no L x L mask is built besides the one inside the attention itself: pad keys get no
     weight, and pad queries attend to nothing; their outputs are set to 0.
-    Cost: O(B h L^2) time and memory for the attention matrix (it is materialised unless a fused kernel is used).
+    Cost: O(B h L^2) time and memory for the attention matrix (it is materialised unless a fused kernel is used or
+    query_chunk_size bounds it to O(B h C L) memory).
     """
 
     def __init__(self, d_model, n_heads, *, qkv_dim=None, causal=False, dropout=0.0, implementation=None,
-                 dtype="float32", rngs: nnx.Rngs):
+                 dtype="float32", query_chunk_size=None, rngs: nnx.Rngs):
         qkv_dim = d_model if qkv_dim is None else qkv_dim
         if qkv_dim % n_heads:
             raise ValueError(f"qkv_dim={qkv_dim} must be divisible by n_heads={n_heads}")
         if implementation not in (None, "xla", "cudnn"):
             raise ValueError(f"implementation must be None, 'xla' or 'cudnn', got {implementation!r}")
+        if query_chunk_size is not None and dropout > 0:
+            raise ValueError(f"query_chunk_size={query_chunk_size} cannot be combined with attention dropout "
+                             f"(dropout={dropout}): the dropout path materialises all L x L weights; set "
+                             "model.layer_args.dropout=0 or model.layer_args.query_chunk_size=None")
+        if query_chunk_size is not None and implementation == "cudnn":
+            raise ValueError(f"query_chunk_size={query_chunk_size} cannot be combined with implementation='cudnn' "
+                             "(the fused kernel already never materialises the L x L weights); set "
+                             "model.layer_args.query_chunk_size=None")
+        self.query_chunk_size = query_chunk_size
         self.n_heads, self.d_head, self.causal = n_heads, qkv_dim // n_heads, causal
         self.implementation, self.dtype = implementation, jnp.dtype(dtype)
         self.W_q = nnx.Linear(d_model, qkv_dim, rngs=rngs)
@@ -62,6 +80,9 @@ class MultiHeadAttention(nnx.Module):
         lengths_B = None if mask_BxL is None else mask_BxL.sum(axis=1, dtype=jnp.int32)
         if self.attn_dropout.rate > 0 and not self.attn_dropout.deterministic:
             o_BxLxhxd = explicit_attention(q, k, v, lengths_B, self.causal, dropout=self.attn_dropout)
+        elif self.query_chunk_size is not None:
+            o_BxLxhxd = chunked_attention(q, k, v, lengths_B, self.causal, self.query_chunk_size,
+                                          implementation=self.implementation)
         else:
             o_BxLxhxd = jax.nn.dot_product_attention(q, k, v, is_causal=self.causal, query_seq_lengths=lengths_B,
                                                      key_value_seq_lengths=lengths_B,
@@ -90,3 +111,33 @@ def explicit_attention(q_BxLxhxd, k_BxLxhxd, v_BxLxhxd, lengths_B=None, causal=F
     if dropout is not None:
         weights = dropout(weights)
     return jnp.einsum("bhqk,bkhd->bqhd", weights, v_BxLxhxd)
+
+
+def chunked_attention(q_BxLxhxd, k_BxLxhxd, v_BxLxhxd, lengths_B=None, causal=False, chunk_size=1024,
+                      implementation=None):
+    """jax.nn.dot_product_attention, chunk_size queries at a time: the same (B, L, h, d) result, O(B h C L) memory.
+
+    The queries are split into ceil(L / C) chunks (the last padded with zeros, its extra rows dropped), mapped over
+    with lax.map; each chunk attends to all L keys and runs under jax.checkpoint, so the backward pass keeps only
+    the chunk's inputs and recomputes its (B, h, C, L) weights instead of storing all chunks' weights. Masking as the
+    unchunked call with query/key-value sequence lengths: a chunk starting at s gets query lengths
+    clip(lengths - s, 0, C); causal is a (C, L) mask k <= s + q, since is_causal assumes query i is key i.
+    """
+    B, L, h, d = q_BxLxhxd.shape
+    n_chunks = -(-L // chunk_size)
+    q_pad = jnp.pad(q_BxLxhxd, ((0, 0), (0, n_chunks * chunk_size - L), (0, 0), (0, 0)))
+    q_nxBxCxhxd = jnp.moveaxis(q_pad.reshape(B, n_chunks, chunk_size, h, d), 1, 0)
+    lengths_B = jnp.full((B,), L, jnp.int32) if lengths_B is None else lengths_B
+
+    @jax.checkpoint
+    def one_chunk(args):
+        q_BxCxhxd, start = args
+        causal_mask = None
+        if causal:
+            causal_mask = jnp.arange(L)[None, :] <= start + jnp.arange(chunk_size)[:, None]  # (C, L)
+        return jax.nn.dot_product_attention(q_BxCxhxd, k_BxLxhxd, v_BxLxhxd, mask=causal_mask,
+                                            query_seq_lengths=jnp.clip(lengths_B - start, 0, chunk_size),
+                                            key_value_seq_lengths=lengths_B, implementation=implementation)
+
+    o_nxBxCxhxd = jax.lax.map(one_chunk, (q_nxBxCxhxd, jnp.arange(n_chunks, dtype=jnp.int32) * chunk_size))
+    return jnp.moveaxis(o_nxBxCxhxd, 0, 1).reshape(B, n_chunks * chunk_size, h, d)[:, :L]

@@ -125,6 +125,41 @@ def test_the_padding_mask_adds_no_memory_at_long_length():
     assert temp_bytes(True) <= temp_bytes(False) < 8 * attention_matrix
 
 
+@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
+def test_query_chunks_equal_all_queries_at_once(causal):
+    """query_chunk_size=3 on L=7 (the last chunk padded): the same outputs and gradients (inputs and every
+    parameter) as the unchunked call, with a padding mask."""
+    layers = [MultiHeadAttention(H, HEADS, causal=causal, query_chunk_size=c, rngs=nnx.Rngs(0)) for c in (None, 3)]
+    u, m = inputs(0), mask()
+    outputs = []
+    for layer in layers:
+        graphdef, params, rest = nnx.split(layer, nnx.Param, ...)
+        loss = lambda p, u: jnp.sum(jnp.sin(nnx.merge(graphdef, p, rest)(u, m)))
+        outputs.append((layer(u, m), *jax.grad(loss, argnums=(0, 1))(params, u)))
+    for want, got in zip(jax.tree.leaves(outputs[0]), jax.tree.leaves(outputs[1])):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+    assert np.all(np.asarray(outputs[1][0])[~np.asarray(m)] == 0.0)
+
+
+def test_query_chunks_bound_the_memory_and_refuse_what_needs_the_whole_matrix():
+    """At L = 1024, chunks of 128 queries need a fraction of the temporary memory of the compiled forward+backward
+    (the unchunked one holds several B*h*L^2 buffers); dropout and cuDNN with chunks are errors naming the key."""
+    u = jax.ShapeDtypeStruct((1, 1024, 16), jnp.float32)
+
+    def temp_bytes(chunk):
+        layer = MultiHeadAttention(16, 2, query_chunk_size=chunk, rngs=nnx.Rngs(0))
+        graphdef, params, rest = nnx.split(layer, nnx.Param, ...)
+        loss = lambda p, u: nnx.merge(graphdef, p, rest)(u).sum()
+        return jax.jit(jax.grad(loss)).lower(params, u).compile().memory_analysis().temp_size_in_bytes
+
+    attention_matrix = 2 * 1024 * 1024 * 4
+    assert temp_bytes(128) < attention_matrix < temp_bytes(None)
+    with pytest.raises(ValueError, match="model.layer_args.dropout=0"):
+        MultiHeadAttention(H, HEADS, dropout=0.1, query_chunk_size=4, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="model.layer_args.query_chunk_size=None"):
+        MultiHeadAttention(H, HEADS, implementation="cudnn", query_chunk_size=4, rngs=nnx.Rngs(0))
+
+
 def test_qkv_dim_must_divide_into_heads():
     with pytest.raises(ValueError, match="divisible by n_heads"):
         MultiHeadAttention(H, 3, qkv_dim=8, rngs=nnx.Rngs(0))
