@@ -53,9 +53,11 @@ N_STEPS = 3
 # The compile is most of each case's cost; LLVM's optimisation level 0 halves it (measured: a 1-layer LRU's train
 # step 6.6 s -> 3.7 s of CPU) and computes the same program. Only this matrix compiles with it.
 CHEAP_COMPILE = {"xla_backend_optimization_level": 0}
-# The Transformer on Path-X's 16,384 steps: attention scores are L^2 floats, 1 GiB per example and head, and the
-# backward pass keeps several such tensors (the full length was killed at 15 GB of memory). Its case trains on the
-# first TRANSFORMER_PATHX_LEN pixels of the same images; the other families train on the full length.
+# The Transformer on Path-X's 16,384 steps: attention scores are L^2 floats, 1 GiB per example and head (the full
+# length unchunked was killed at 15 GB). Its smoke config's query_chunk_size bounds the memory (1.2 GB peak RSS) but
+# not the O(L^2) time: one full-length train step took ~95 s on this CPU (experiments/configs/transformer.py), too
+# slow for this matrix. Its case trains on the first TRANSFORMER_PATHX_LEN pixels of the same images (through the
+# chunked path: 2 chunks of 512); the other families train on the full length.
 TRANSFORMER_PATHX_LEN = 1024
 
 

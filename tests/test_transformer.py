@@ -251,6 +251,12 @@ def test_published_settings():
     pf = transformer.get_config("pathfinder")
     assert (pf.model.pooling, pf.model.positions, pf.train.batch_size) == ("mean", "sinusoidal", 512)
     assert transformer.get_config("pathx").optim.grad_clip == 1.0
+    # Path-X: query chunks offered (off) in the full config, on in the smoke; the other smokes attend all at once.
+    assert transformer.get_config("pathx").model.layer_args.query_chunk_size is None
+    smoke = transformer.get_config("pathx_smoke")
+    assert smoke.model.layer_args.query_chunk_size == 512 and smoke.data.size == "tiny"
+    assert (smoke.model.n_layers, smoke.model.d_model, smoke.model.layer_args.n_heads) == (1, 32, 2)
+    assert transformer.get_config("pathfinder_smoke").model.layer_args.query_chunk_size is None
     with pytest.raises(ValueError, match="unknown variant"):
         transformer.get_config("listop")
 

@@ -12,6 +12,22 @@ Transformers"), at the LRA code's per-task settings (experiments/published/hyper
 
 Variants: "<task>" and "<task>_smoke" for every task in base.TASKS.
 
+Path-X (L = 16,384): the attention scores are L^2 floats, 1 GiB per example and head, and the backward pass keeps
+several such tensors; that memory is why the published Transformer row is FAIL on Path-X. model.layer_args.
+query_chunk_size (models/attention.py) computes the same attention C queries at a time in O(B h C L) memory; it is
+off (None) in the full configs (--config.model.layer_args.query_chunk_size=1024 to use it) and on (512) in
+pathx_smoke, which trains the published Path-X model's shape (1 layer, d_model 32, 2 heads, qkv_dim 16) on batches
+of 2 of the tiny generated set (50 images) for 3 steps. It bounds the memory, not the O(L^2) time: it does not train
+in a minute on a CPU. Measured (2 CPU cores shared with 3 other jobs: ~0.5 core on average, so absolute times are
+load-bound):
+  /usr/bin/time -v python -m experiments.train --config experiments/configs/transformer.py:pathx_smoke \
+      --workdir W --config.train.num_steps=3 --config.train.eval_every=3 --config.train.checkpoint_every=3 \
+      --config.data.size=tiny
+      compile + step 1: 95.7 s; steps 2, 3: ~97 s each; the whole run (with evaluation of val and test) 8 min 21 s
+      wall, 260 s user CPU, peak RSS 1.18 GiB (1,234,876 kB). Unchunked, the full length was killed at 15 GB.
+  One attention layer's forward+backward at B=2, L=16384 (jit, second call; both in one process):
+      query_chunk_size 512: 101 s, 536 MiB of XLA temporaries; 2048: 123 s, 2070 MiB.
+
 Model: n_layers encoder blocks of LayerNorm -> multi-head self-attention -> dropout -> residual, then LayerNorm ->
 MLP (Linear(emb, mlp_dim) -> gelu -> dropout -> Linear(mlp_dim, emb)) -> dropout -> residual (pre-norm), a final
 LayerNorm, CLS or mean pooling. model.layer = "attention" selects it; the MLP is ResidualBlock's mlp_dim sub-block.
@@ -58,6 +74,10 @@ GUESSED = dict(
 GUESSED_PATHX = dict(dropout=0.0, attention_dropout=0.0)
 
 
+PATHX_SMOKE_CHUNK = 512
+PATHX_SMOKE_STEPS = 3
+
+
 def lra_data(c, task, smoke):
     """Switch config.data to the LRA preprocessing (only fields that base.DATA[task] has)."""
     if task in ("text", "retrieval"):
@@ -80,6 +100,9 @@ def transformer_model(c, *, n_layers, d_model, n_heads, qkv_dim, mlp_dim, poolin
     # --config.model.layer_args.dtype=bfloat16 (not measured here; jax's default, None, is the XLA path).
     c.model.layer_args.implementation = ml_collections.config_dict.placeholder(str)
     c.model.layer_args.dtype = "float32"
+    # Exact attention chunk_size queries at a time, O(B h C L) memory instead of O(B h L^2) (models/attention.py):
+    # e.g. --config.model.layer_args.query_chunk_size=1024 on Path-X; None = all queries at once.
+    c.model.layer_args.query_chunk_size = ml_collections.config_dict.placeholder(int)
     c.model.d_model, c.model.n_layers = d_model, n_layers
     c.model.norm, c.model.prenorm, c.model.activation = "layer", True, "none"
     c.model.dropout, c.model.pooling = dropout, pooling
@@ -140,7 +163,23 @@ def smoke(task):
     c.train.eval_every = 500
     c.train.checkpoint_every = 500
     c.train.log_every = 50
+    if task == "pathx":
+        pathx_smoke(c)
     return c
+
+
+def pathx_smoke(c):
+    """Path-X (L = 16,384) on a CPU: the published Path-X model's shape (1 layer, d_model 32, 2 heads, qkv_dim 16,
+    mlp_dim 32), batches of 2 of the tiny generated set, the attention PATHX_SMOKE_CHUNK queries at a time (the
+    unchunked scores are 1 GiB per example and head), PATHX_SMOKE_STEPS steps (~1.5 min each measured, see the
+    module docstring)."""
+    c.data.size = "tiny"  # 40/5/5 images: an evaluation batch of 2 costs ~40 s
+    p = PUBLISHED["pathx"]
+    c.model.update(n_layers=p["n_layers"], d_model=p["d_model"], mlp_dim=p["mlp_dim"])
+    c.model.layer_args.update(n_heads=p["n_heads"], qkv_dim=p["qkv_dim"], query_chunk_size=PATHX_SMOKE_CHUNK)
+    c.optim.warmup_steps = 1
+    c.train.update(batch_size=2, eval_batch_size=2, num_steps=PATHX_SMOKE_STEPS, eval_every=PATHX_SMOKE_STEPS,
+                   checkpoint_every=PATHX_SMOKE_STEPS, log_every=1)
 
 
 def get_config(arg: str = "listops"):
