@@ -8,7 +8,7 @@
       in the same run with numpy.copyto into a pre-allocated, already-touched buffer).
   python -m experiments.benchmark step   [--config experiments/configs/lru.py:listops] [--batch 8] [--length 2048]
                                          [--set model.dtype=bfloat16 ...] [--reps 5] [--out FILE]
-      one train step and one eval step of a family's classifier through the trainer's own make_steps, on random
+      one train step and one eval step of a family's classifier through the trainer's make_training, on random
       tokens: tokens/s, compile (+ first step) time, XLA peak bytes and the process's peak RSS. Default: the
       issue's LRU (6 layers, H=128, N=256, LayerNorm, full GLU, B=8, L=2048, AdamW).
   python -m experiments.benchmark layers [--lengths 1024,4096,16384] [--batch 1] [--d-model 128] [--out FILE]
@@ -267,21 +267,26 @@ def apply_settings(config, settings):
 
 
 def bench_step(config, batch_size, length, reps, vocab_size=20, n_classes=10):
-    """Train and eval step of config's classifier, built and stepped as the trainer does, on random tokens."""
+    """Train and eval step of config's classifier on random tokens, with the trainer's own steps and state
+    (trainer.make_training: optimiser, jitted train step donating the state, eval step, state replicated over the
+    devices' mesh; the batch sharded over it as in a run)."""
     from flax import nnx
 
     import models
-    from experiments import optim, trainer
+    from experiments import trainer
 
+    mesh = trainer.make_mesh()
+    if batch_size % mesh.devices.size:
+        raise ValueError(f"--batch {batch_size} is not divisible by the {mesh.devices.size} devices; pass a multiple")
     rng = np.random.default_rng(0)
     batch = {"inputs": rng.integers(0, vocab_size, (batch_size, length)).astype(np.int32),
              "lengths": np.full(batch_size, length, np.int32),
              "labels": rng.integers(0, n_classes, batch_size).astype(np.int32), "valid": np.ones(batch_size, bool)}
+    batch = trainer.to_device(batch, mesh)
+    # trainer.build_model's classifier for a token task (it reads sizes from a dataset; here: random tokens).
     model = models.build_classifier(**config.model.to_dict(), n_classes=n_classes, vocab_size=vocab_size,
                                     rngs=nnx.Rngs(params=config.seed, dropout=config.seed + 1))
-    tx = optim.make_optimizer(config.optim, optim.param_labels(model), total_steps=config.train.num_steps)
-    train_graphdef, eval_graphdef, state = trainer.init_state(model, tx)
-    steps = trainer.make_steps(train_graphdef, eval_graphdef, tx)
+    steps, state = trainer.make_training(config, model, mesh)
     n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
 
     start = time.perf_counter()
