@@ -39,9 +39,9 @@ FAMILIES = {
     "selective": ("selective", None, dict(d_state=4, expand=1)),
     "rotation": ("rotation", None, dict(d_state=4)),
 }
-# rnn_lin keeps the config's state size: its Glorot A has spectral radius ~ 1 +- O(N^-1/2) and the linear state grows
-# as radius^L, which at N = 4 overflows float32 within ListOps's 127 steps (measured: non-finite at step 1).
-LADDER_LAYER_ARGS = {"rnn_lin": dict()}
+# Every rung at d_state 4, rnn_lin included: its max_radius caps the Glorot A's spectral radius at 1 (models/rnn.py;
+# without it, at N = 4 the linear state overflowed float32 within ListOps's 127 steps: non-finite at step 1).
+LADDER_LAYER_ARGS = dict(d_state=4)
 # The ladder's rungs on ListOps. Every rung is the task's LRU config with only model.layer / layer_args changed
 # (tests/test_ladder.py), so the LRU's cases cover its data and encoders on the other tasks; its 'lru' rung is the
 # LRU config itself (the lru cases).
@@ -64,7 +64,7 @@ TRANSFORMER_PATHX_LEN = 1024
 def smoke_config(family: str, task: str, data_dir, aan_dir):
     if family.startswith("ladder-"):
         rung = family.removeprefix("ladder-")
-        module, option, layer_args = "ladder", rung, LADDER_LAYER_ARGS.get(rung, dict(d_state=4))
+        module, option, layer_args = "ladder", rung, LADDER_LAYER_ARGS
     else:
         module, option, layer_args = FAMILIES[family]
     variant = f"{task}_smoke" + (f",{option}" if option else "")
