@@ -26,6 +26,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 import scan
@@ -39,10 +40,18 @@ def glorot_normal(key, shape):
     return jax.random.normal(key, shape, jnp.float32) * math.sqrt(2.0 / (fan_in + fan_out))
 
 
+def spectral_radius(A_xNxN):
+    """rho(A) = max |eigenvalue| per matrix of the leading axes, float32 of shape A.shape[:-2]. Computed by NumPy on
+    the host through jax.pure_callback: jnp.linalg.eigvals has no TPU kernel, and this runs once, at init."""
+    def host_rho(A):
+        return np.abs(np.linalg.eigvals(np.asarray(A, np.float64))).max(axis=-1).astype(np.float32)
+    return jax.pure_callback(host_rho, jax.ShapeDtypeStruct(A_xNxN.shape[:-2], jnp.float32), A_xNxN)
+
+
 def limit_spectral_radius(A_xNxN, max_radius):
-    """A scaled by max_radius / rho(A) where its spectral radius rho(A) (max |eigenvalue|) exceeds max_radius, per
-    matrix of the leading axes; others unchanged. jnp.linalg.eigvals: CPU, or GPU via LAPACK on the host; not TPU."""
-    rho = jnp.abs(jnp.linalg.eigvals(A_xNxN)).max(axis=-1)
+    """A scaled by max_radius / rho(A) where its spectral radius rho(A) exceeds max_radius, per matrix of the
+    leading axes; others unchanged."""
+    rho = spectral_radius(A_xNxN)
     return A_xNxN * jnp.minimum(1.0, max_radius / rho)[..., None, None].astype(A_xNxN.dtype)
 
 
