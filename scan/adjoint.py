@@ -21,9 +21,21 @@ from jax.custom_derivatives import SymbolicZero
 from scan.operator import Problem
 
 
-def linear_jvp(op, run, problem, reverse):
-    """run(problem, reverse) -> h (b's layout) with the custom JVP above (Problem: see scan/operator.py)."""
+def linear_jvp(op, run, problem, reverse, tangent_run=None):
+    """run(problem, reverse) -> h (b's layout) with the custom JVP above (Problem: see scan/operator.py).
+
+    tangent_run (default run) computes the tangent recurrence, and under reverse mode it is what JAX transposes:
+    a method whose loop does not transpose in linear time passes a variant that does (methods.TANGENT_METHODS).
+    """
     time_varying, axis = problem.time_varying, problem.axis
+    primal = _with_jvp(op, run, time_varying, axis, reverse)
+    tangent = _with_jvp(op, tangent_run or run, time_varying, axis, reverse)
+    primal.tangent = tangent.tangent = tangent  # every order of derivative runs the tangent method
+    return primal(problem.a, problem.b, problem.h0_S)
+
+
+def _with_jvp(op, run, time_varying, axis, reverse):
+    """The custom_jvp function; its JVP rule computes the tangent with `recurrence.tangent` (set by the caller)."""
 
     @jax.custom_jvp
     def recurrence(a, b, h0_S):
@@ -43,12 +55,12 @@ def linear_jvp(op, run, problem, reverse):
             at_every_t = (lambda a: a) if time_varying else (lambda a: jnp.expand_dims(a, axis))
             drive = drive + jax.jvp(lambda a: op.apply(at_every_t(a), h_prev), (a,), (da,))[1]
         dh0_S = jnp.zeros_like(h0_S) if zero(dh0_S) else dh0_S
-        # Called through `recurrence` so that higher derivatives of the tangent use this rule again; under
+        # A custom_jvp function too, so that higher derivatives of the tangent use this rule again; under
         # reverse mode JAX inlines it (partial evaluation keeps only the linear tangent) and transposes it.
-        return h, recurrence(a, drive, dh0_S)
+        return h, recurrence.tangent(a, drive, dh0_S)
 
     recurrence.defjvp(jvp, symbolic_zeros=True)
-    return recurrence(problem.a, problem.b, problem.h0_S)
+    return recurrence
 
 
 def _shift(h, h0_S, axis, reverse):

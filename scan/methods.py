@@ -32,6 +32,24 @@ def sequential(op, p, reverse, chunk_size=None):
     return h
 
 
+def sequential_stacked(op, p, reverse, chunk_size=None):
+    """The same loop as a lax.scan over time-major copies (moves in and out of the caller's layout), emitting
+    h_t as the scan's stacked output. It runs the TANGENT of 'sequential' (TANGENT_METHODS), which reverse
+    mode transposes: JAX transposes this scan in linear time, while the transpose of the in-place loop above
+    carries the whole output buffer through every step and copies it (quadratic in L). Measured side by side
+    (diagonal, B=32, L=1024, N=32, complex64, best of 3, loaded 2-core CPU): fwd+bwd of the in-place loop alone
+    3.37 s, of this scan alone 0.037 s; forward 0.011 s in place vs 0.016 s here."""
+    del chunk_size
+    a, b_LxS = time_major(p)
+
+    def body(h, ab_t):
+        a_t, b_t = ab_t if p.time_varying else (a, ab_t)
+        h = op.step(a_t, h, b_t)
+        return h, h
+    _, h_LxS = lax.scan(body, p.h0_S, (a, b_LxS) if p.time_varying else b_LxS, reverse=reverse)
+    return from_time_major(p, h_LxS)
+
+
 def associative(op, p, reverse, chunk_size=None):
     """lax.associative_scan of op.combine; O(log L) depth.
 
@@ -121,3 +139,6 @@ def power(op, a, k):
 
 
 METHODS = {"sequential": sequential, "associative": associative, "chunked": chunked}
+# The method that computes a method's tangent recurrence (scan/adjoint.py), where it differs: reverse mode
+# transposes the tangent, and the in-place loop of 'sequential' does not transpose in linear time.
+TANGENT_METHODS = {"sequential": sequential_stacked}

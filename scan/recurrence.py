@@ -43,7 +43,9 @@ def linear_recurrence(a, b, *, h0=None, reverse=False, axis=1, method="auto", op
     if method == "auto":
         method = choose_method(op.name, length, time_varying=problem.time_varying)
     run = functools.partial(_run, op, _methods.METHODS[method], chunk_size)
-    return linear_jvp(op, run, problem, reverse)  # forward mode, and reverse mode as its transpose
+    tangent_run = functools.partial(_run, op, _methods.TANGENT_METHODS.get(method, _methods.METHODS[method]),
+                                    chunk_size)
+    return linear_jvp(op, run, problem, reverse, tangent_run)  # forward mode, and reverse mode as its transpose
 
 
 def _run(op, method_fn, chunk_size, problem, reverse):
