@@ -60,20 +60,17 @@ LADDER_RUNGS = ("rnn_relu", "rnn_tanh", "rnn_lin", "real_imag", "exp", "stable_e
 # 51.75% (val 49.75, 55.0), 800 steps 55.25% (val 54.25, 57.75). Their train accuracy starts to rise only after
 # ~300 steps. No setting that fits this suite's ~20 minutes puts S5 and LRU clearly above chance yet (32 wide,
 # 2 layers: S5 56.0%, LRU 55.25% after 800 steps).
+# So S4D, S5 and LRU get 600 Pathfinder steps (~2.5 min each at the idle rates below), the most the ~20 minutes allow.
 _MINI_STEPS = {("transformer", "listops"): 250, ("s4d", "listops"): 2000, ("s5", "listops"): 2000,
-               ("lru", "listops"): 2000, ("transformer", "pathfinder"): 10, ("s4d", "pathfinder"): 200,
-               ("s5", "pathfinder"): 200, ("lru", "pathfinder"): 200}
+               ("lru", "listops"): 2000, ("transformer", "pathfinder"): 10, ("s4d", "pathfinder"): 600,
+               ("s5", "pathfinder"): 600, ("lru", "pathfinder"): 600}
 _MINI_LRU = {"model.d_model": 32, "model.layer_args.d_state": 32, "model.n_layers": 2}
-# Pathfinder (L = 1024): the associative scan, not the sequential one that method "auto" picks on a CPU. Measured
-# 2026-11-30 (load 9-10), jax.jit(jax.grad(sum of squares)) of one layer, models.LAYERS[family](32, d_state=...,
-# scan_method=...), u of shape (32, 1024, 32), both methods side by side in one process, best of 3: LRU (N=32)
-# sequential 7.6 s, associative 0.62 s; S5 (P=16, 2 blocks) 0.53 s vs 0.12 s. In training runs: S5 0.3 -> 1.3-1.5
-# steps/s, LRU < 0.05 -> 0.6-0.85 steps/s (load 8-10). ListOps (L <= 127) keeps "auto" (sequential below L=256).
-_MINI_SCAN = {"model.layer_args.scan_method": "associative"}
+# S5 and LRU Pathfinder runs of session 4 were slow (LRU < 0.05 steps/s) because reverse mode through the
+# sequential scan was quadratic in L (fixed in scan/adjoint.py + methods.TANGENT_METHODS: one LRU layer's fwd+bwd
+# at B=32, L=1024, N=32 went from 3.8 s to 0.04 s); the runs above used method "associative" as a workaround.
 MINI_OVERRIDES = {
     (f, t): {"train.num_steps": n, "train.eval_every": n, "train.checkpoint_every": n,
-             **({"optim.warmup_steps": 2} if n < 100 else {}), **(_MINI_LRU if f == "lru" else {}),
-             **(_MINI_SCAN if f in ("s5", "lru") and t == "pathfinder" else {})}
+             **({"optim.warmup_steps": 2} if n < 100 else {}), **(_MINI_LRU if f == "lru" else {})}
     for (f, t), n in _MINI_STEPS.items()}
 SUITES = {
     # What 2 CPU cores run in about 20 minutes: small generated ListOps and Pathfinder (MINI_OVERRIDES).
@@ -99,19 +96,19 @@ SUITES = {
 #   python -m experiments.train --config experiments/configs/<family>.py:<task>_smoke --workdir runs/mini/<name> \
 #     --config.data.data_dir=... [the entry's overrides]   (what `python -m experiments.reproduce --suite mini` runs)
 _MINI_MEASURED = "measured in a mini suite run, 2-core CPU, load 6-7"
+_IDLE_MEASURED = "measured, idle 2-core CPU"
 STEP_RATE_ESTIMATES = {
     ("transformer", "listops", "mini"): (2.3, _MINI_MEASURED),
     ("s4d", "listops", "mini"): (23.0, _MINI_MEASURED),
     ("s5", "listops", "mini"): (39.0, _MINI_MEASURED),
     ("lru", "listops", "mini"): (30.0, _MINI_MEASURED + " (32 wide, 2 layers; 3.8 at its 64-wide smoke size)"),
     ("transformer", "pathfinder", "mini"): (0.055, _MINI_MEASURED + " (10 steps in 182 s)"),
-    ("s4d", "pathfinder", "mini"): (2.9, _MINI_MEASURED),
-    # S5 Pathfinder: 3.3 was with the earlier sequential scan; with the associative one (_MINI_SCAN) 1.25-1.6 steps/s
-    # at load 7-10, ~1.2x the S4D rate there, which keeps 3.3 about right.
-    ("s5", "pathfinder", "mini"): (3.3, _MINI_MEASURED),
-    # LRU Pathfinder with the associative scan (_MINI_SCAN): 0.6-1.0 steps/s at load 7-10, ~0.75x the S4D rate
-    # there (S4D 1.0-1.4); the suite run's 2.5 was with the earlier sequential scan.
-    ("lru", "pathfinder", "mini"): (2.0, "0.75 x the S4D rate measured at the same load, 2-core CPU"),
+    # Pathfinder S4D/S5/LRU: steps/s of 60-step runs with the fixed sequential scan on the idle 2-core CPU
+    # (load < 1, session 4): python -m experiments.train --config experiments/configs/<family>.py:pathfinder_smoke
+    # --config.train.num_steps=60 --config.optim.warmup_steps=6 [the entry's width overrides].
+    ("s4d", "pathfinder", "mini"): (4.5, _IDLE_MEASURED),
+    ("s5", "pathfinder", "mini"): (5.3, _IDLE_MEASURED),
+    ("lru", "pathfinder", "mini"): (4.3, _IDLE_MEASURED + " (32 wide, 2 layers)"),
     # 31 CPU-seconds per step measured (user+sys, 3 steps, load average ~20): 16-31 s per step on 2 idle cores.
     ("lru", "listops", "full"): (1 / 23, "from 31 CPU-s/step measured for lru listops on the 2-core CPU"),
     ("*", "*", "mini"): (20.0, "guess: a mini run on a 2-core CPU"),
