@@ -64,6 +64,6 @@ def test_config_every_variant_builds_its_layer():
             c = rotation_config.get_config(variant)
             assert c.model.layer == "rotation" and c.data.task == task
             assert c.optim.warmup_steps < c.train.num_steps
-            RotationRNN(c.model.d_model, **c.model.layer_args.to_dict(), rngs=nnx.Rngs(0))
+            nnx.eval_shape(lambda: RotationRNN(c.model.d_model, **c.model.layer_args.to_dict(), rngs=nnx.Rngs(0)))
     with pytest.raises(ValueError, match="unknown variant"):
         rotation_config.get_config("listops_smok")

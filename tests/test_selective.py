@@ -110,6 +110,6 @@ def test_config_every_variant_builds_its_layer():
             c = selective_config.get_config(variant)
             assert c.model.layer == "selective" and c.data.task == task
             assert c.optim.warmup_steps < c.train.num_steps
-            Selective(c.model.d_model, **c.model.layer_args.to_dict(), rngs=nnx.Rngs(0))
+            nnx.eval_shape(lambda: Selective(c.model.d_model, **c.model.layer_args.to_dict(), rngs=nnx.Rngs(0)))
     with pytest.raises(ValueError, match="unknown variant"):
         selective_config.get_config("listop")
