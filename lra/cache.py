@@ -206,6 +206,15 @@ def read_manifest(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
     return manifest, None
 
 
+def is_old_format(folder: Path) -> bool:
+    """True if folder holds a readable manifest written by another cache format version."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format_version") != FORMAT_VERSION
+
+
 def check_files(folder: Path, manifest: dict[str, Any], *, checksums: bool = True) -> list[str]:
     """Problems with the array files (missing, wrong size, and with checksums=True sha256); [] if all good."""
     problems = []

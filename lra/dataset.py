@@ -95,18 +95,26 @@ def get_dataset(task: str, *, data_dir: str | os.PathLike | None = None, **optio
     options: the task's own keyword options (the keys of experiments/configs/base.py DATA[task]); an unknown or
     invalid one raises DataError naming it and the valid ones. Variants that can be built unattended (generated
     data, release files that are there, tfds data already downloaded) are prepared on first use; otherwise a
-    missing dataset raises DataError with the exact prepare command to run.
+    missing dataset raises DataError with the exact prepare command to run. A generated dataset in an old cache
+    format is regenerated (with a message); any other old-format or corrupted one raises DataError with the
+    command that rebuilds it.
     """
     module = task_module(task)
     options = module.make_options(**options)
     root = resolve_data_dir(data_dir)
     folder = root / module.dataset_name(options)
+    log = lambda message: print(f"lra: {message}", file=sys.stderr)
+    if options.get("source") == "generated" and folder.exists() and cache.is_old_format(folder):
+        # Generated data is a function of its options (seeded), so an old-format copy is rebuilt rather than
+        # failing the run: this code cannot read it, and nothing else is lost.
+        log(f"{folder} is in an old cache format; regenerating it")
+        prepare(task, options, root, force=True, log=log)
     if not folder.exists():
         why = module.can_prepare(options)
         if why is not None:
             command = prepare_command(task, module.command_args(options), root)
             raise DataError(f"{folder} does not exist: {why}\nprepare it with:\n  {command}")
-        prepare(task, options, root, log=lambda message: print(f"lra: {message}", file=sys.stderr))
+        prepare(task, options, root, log=log)
     rebuild = prepare_command(task, module.command_args(options), root, force=True)
     dataset = load_dataset(folder, rebuild=rebuild)
     if mismatch := source_mismatch(folder, dataset.manifest, options, rebuild, from_config=True):

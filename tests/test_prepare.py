@@ -264,6 +264,22 @@ def test_old_format_cache_names_the_rebuild_command(tmp_path):
     assert f"python -m lra.prepare listops --release-dir {release} --data-dir {data} --force" in message
 
 
+def test_old_format_generated_cache_is_regenerated_on_use_but_release_data_is_not(tmp_path, capsys):
+    release = write_release(tmp_path / "rel")
+    data = tmp_path / "data"
+    generated = build.prepare("listops", listops.make_options(source="generated", size="small"), data, log=quiet)
+    released = build.prepare("listops", listops.make_options(source="release", release_dir=release), data, log=quiet)
+    for folder in (generated, released):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        (folder / "manifest.json").write_text(json.dumps({**manifest, "format_version": 1}))
+    # `make run` on a machine whose cache an older version of this code made: the generated data is rebuilt.
+    dataset = lra.get_dataset("listops", source="generated", size="small", data_dir=data)
+    assert dataset.manifest["format_version"] == cache.FORMAT_VERSION
+    assert f"{generated} is in an old cache format; regenerating it" in capsys.readouterr().err
+    with pytest.raises(DataError, match="old cache format"):  # release data needs the release: the user's call
+        lra.get_dataset("listops", source="release", release_dir=release, data_dir=data)
+
+
 def test_data_dir_resolution(tmp_path, monkeypatch):
     monkeypatch.delenv("LRA_DATA_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
