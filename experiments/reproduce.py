@@ -44,13 +44,14 @@ LADDER_RUNGS = ("rnn_relu", "rnn_tanh", "rnn_lin", "real_imag", "exp", "stable_e
 
 # Suites are plain data: entries are (family, variant) or (family, variant, {config override: value}).
 
-# The mini suite's steps, sized from steps/s measured on the 2-core CPU (STEP_RATE_ESTIMATES) for ~2-2.5 min per
-# run including start-up, compile and one validation + one test pass (eval_every = num_steps, no mid-run
-# checkpoint). The LRU runs at the S4D/S5 smoke width (32 wide, 2 layers; its own smoke config is 64 wide, 3 layers,
-# 5x slower per step). Full attention over Pathfinder's 1024 pixels costs ~14 s per step on this CPU, so the
-# Transformer gets 10 Pathfinder steps (its run still takes ~7 min at load 6-7: evaluating the 800 val+test images
-# costs ~3.5 min). Hard Pathfinder is barely learnt at these budgets: one suite run (load 6-7, 20m24s) gave test
-# S4D 60.5%, LRU 54.8%, Transformer 54.3% (one class), S5 49.3%; ListOps S4D 51.5, S5 47.7, LRU 44.1, Transformer 22.9.
+# The mini suite's steps, sized from steps/s measured on the 2-core CPU (STEP_RATE_ESTIMATES), with one validation
+# + one test pass per run (eval_every = num_steps, no mid-run checkpoint). The LRU runs at the S4D/S5 smoke width
+# (32 wide, 2 layers; its own smoke config is 64 wide, 3 layers, 5x slower per step). Full attention over
+# Pathfinder's 1024 pixels costs ~8 s per step on this CPU, so the Transformer gets 10 Pathfinder steps (with its
+# evaluation of 800 images, ~3 min). `make run` from a fresh clone on the idle machine (session 4, 16m43s with the
+# install) gave test accuracy: ListOps Transformer 22.9, S4D 51.5, S5 47.7, LRU 44.1 (majority 9.4); Pathfinder
+# Transformer 54.25 (one class), S4D 65.0, S5 58.25, LRU 53.25 (chance: the classes are 54.25 / 45.75%).
+# Earlier (session 2, 200 Pathfinder steps, load 6-7, 20m24s): Pathfinder S4D 60.5, LRU 54.8, S5 49.3.
 # Pathfinder test sets have 400 images (binomial std 2.5 points at 50%); the majority class is 54.25% / 45.75%.
 # Single runs of the Pathfinder entries with other settings (session 4, load 7-12; --config.seed=S
 # --config.train.data_seed=S): S4D 200 steps seed 1 57.75%; S4D 600 steps seed 0 65.0% (val 60.75 / 58.0 / 64.0
@@ -88,38 +89,32 @@ SUITES = {
 
 # Steps/s used to estimate a run that has not logged any step yet: (family, task, scale) -> (steps/s, source).
 # Measured on the shared 2-core development CPU (noisy: up to 8 processes share it); "*" = any.
-# Mini: the median metrics.jsonl steps_per_s of each run of the last full `reproduce --suite mini` run (session 2,
-# 2026-11-30, load average 6-7, 20m24s in all), i.e. the suite's own settings (MINI_OVERRIDES). Not re-measured with
-# the in-place sequential scan (issue 8): during session 4 the load average was 8-12 (a test suite and benchmarks of
-# other jobs), where the same Pathfinder runs ran 2-10x slower (S4D 1.0-1.4, S5 0.3-0.4 steps/s), so an idle
-# machine's rates could not be taken; the recurrent families can only have got faster. Per run:
+# Mini: the median metrics.jsonl steps_per_s of each run of a whole `make run` from a fresh clone on the idle
+# 2-core CPU (session 4, 2026-11-30, load < 2, commit 44d6390: 16m43s with the install, the suite 15m04s), i.e.
+# the suite's own settings (MINI_OVERRIDES); each run is
 #   python -m experiments.train --config experiments/configs/<family>.py:<task>_smoke --workdir runs/mini/<name> \
-#     --config.data.data_dir=... [the entry's overrides]   (what `python -m experiments.reproduce --suite mini` runs)
-_MINI_MEASURED = "measured in a mini suite run, 2-core CPU, load 6-7"
-_IDLE_MEASURED = "measured, idle 2-core CPU"
+#     [the entry's overrides]   (what `python -m experiments.reproduce --suite mini` runs)
+_MINI_MEASURED = "measured in `make run`, idle 2-core CPU"
 STEP_RATE_ESTIMATES = {
-    ("transformer", "listops", "mini"): (2.3, _MINI_MEASURED),
-    ("s4d", "listops", "mini"): (23.0, _MINI_MEASURED),
-    ("s5", "listops", "mini"): (39.0, _MINI_MEASURED),
-    ("lru", "listops", "mini"): (30.0, _MINI_MEASURED + " (32 wide, 2 layers; 3.8 at its 64-wide smoke size)"),
-    ("transformer", "pathfinder", "mini"): (0.055, _MINI_MEASURED + " (10 steps in 182 s)"),
-    # Pathfinder S4D/S5/LRU: steps/s of 60-step runs with the fixed sequential scan on the idle 2-core CPU
-    # (load < 1, session 4): python -m experiments.train --config experiments/configs/<family>.py:pathfinder_smoke
-    # --config.train.num_steps=60 --config.optim.warmup_steps=6 [the entry's width overrides].
-    ("s4d", "pathfinder", "mini"): (4.5, _IDLE_MEASURED),
-    ("s5", "pathfinder", "mini"): (5.3, _IDLE_MEASURED),
-    ("lru", "pathfinder", "mini"): (4.3, _IDLE_MEASURED + " (32 wide, 2 layers)"),
+    ("transformer", "listops", "mini"): (5.7, _MINI_MEASURED),
+    ("s4d", "listops", "mini"): (29.0, _MINI_MEASURED),
+    ("s5", "listops", "mini"): (64.0, _MINI_MEASURED),
+    ("lru", "listops", "mini"): (52.0, _MINI_MEASURED + " (32 wide, 2 layers)"),
+    ("transformer", "pathfinder", "mini"): (0.12, _MINI_MEASURED + " (10 steps in 72 s)"),
+    ("s4d", "pathfinder", "mini"): (4.5, _MINI_MEASURED),
+    ("s5", "pathfinder", "mini"): (5.4, _MINI_MEASURED),
+    ("lru", "pathfinder", "mini"): (4.15, _MINI_MEASURED + " (32 wide, 2 layers)"),
     # 31 CPU-seconds per step measured (user+sys, 3 steps, load average ~20): 16-31 s per step on 2 idle cores.
     ("lru", "listops", "full"): (1 / 23, "from 31 CPU-s/step measured for lru listops on the 2-core CPU"),
     ("*", "*", "mini"): (20.0, "guess: a mini run on a 2-core CPU"),
 }
-# Process start, data load, compile, one validation + one test pass. Mini: 25-60 s measured at load 5-10; full:
-# estimate.
-START_UP_S = {"mini": 40.0, "full": 60.0}
+# Process start, data load, compile, one validation + one test pass. Mini: 8-12 s in the same `make run` (wall_time_s
+# - train_time_s of results.json); full: estimate.
+START_UP_S = {"mini": 12.0, "full": 60.0}
 # Evaluation time beyond START_UP_S where it dominates: the Transformer's full attention over the 400 + 400
-# Pathfinder-32 val/test images (the same suite run: 425 s wall = 182 s training + 40 s START_UP_S + ~200 s of
+# Pathfinder-32 val/test images (the same `make run`: 175 s wall = 72 s training + ~15 s start-up + ~90 s of
 # evaluation).
-EVAL_S = {("transformer", "pathfinder", "mini"): 200.0}
+EVAL_S = {("transformer", "pathfinder", "mini"): 90.0}
 
 
 @dataclasses.dataclass
