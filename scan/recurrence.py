@@ -69,14 +69,14 @@ def choose_method(operator, length, *, time_varying=False, backend=None):
     CPU: 'sequential', from measurements (python -m experiments.benchmark scan; diagonal, lam_N time-invariant,
     complex64, B=8, N=256; medians of 7 round-robin calls; time / fastest method's time, forward (fwd+bwd)):
 
-        L        sequential    associative   chunked
-        1024     1.00 (1.00)   1.28 (1.19)   1.35 (1.12)
-        4096     1.00 (1.00)   1.18 (1.03)   1.16 (1.01)
-        16384    1.00 (1.02)   1.20 (1.09)   1.07 (1.00)
+        L        sequential    associative   chunked      (idle machine, session 4)
+        1024     1.00 (1.00)   3.84 (1.80)   4.67 (1.79)
+        4096     1.00 (1.00)   2.27 (2.09)   2.39 (1.91)
+        16384    1.00 (1.00)   1.67 (2.27)   1.83 (1.96)
 
-    (full table and the current run in scan/README.md). One lax.scan step touches B*N elements and the
-    loop is near the copy-bandwidth floor, while associative does ~2 log2(L) passes over memory and chunked
-    two sweeps plus layout copies. 'dense' was not benchmarked separately: its associative combine
+    (full table and the current run in scan/README.md). One loop step touches B*N elements (the loop is still
+    5-16x the copy-bandwidth floor), while associative does ~2 log2(L) passes over memory and chunked two
+    sweeps plus layout copies. 'dense' was not benchmarked separately: its associative combine
     multiplies N x N matrices, strictly more work than its sequential matvecs, so the CPU rule is the same.
 
     GPU/TPU: NOT measured in this repository (no accelerator here). Belief to be checked with the same
