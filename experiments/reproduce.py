@@ -104,8 +104,9 @@ STEP_RATE_ESTIMATES = {
     ("s4d", "pathfinder", "mini"): (4.5, _MINI_MEASURED),
     ("s5", "pathfinder", "mini"): (5.4, _MINI_MEASURED),
     ("lru", "pathfinder", "mini"): (4.15, _MINI_MEASURED + " (32 wide, 2 layers)"),
-    # 31 CPU-seconds per step measured (user+sys, 3 steps, load average ~20): 16-31 s per step on 2 idle cores.
-    ("lru", "listops", "full"): (1 / 23, "from 31 CPU-s/step measured for lru listops on the 2-core CPU"),
+    # python -m experiments.benchmark step --config experiments/configs/lru.py:listops --batch 32 --length 2000
+    # on the idle 2-core CPU (session 4): 12.3 s per train step at the full length.
+    ("lru", "listops", "full"): (1 / 12.3, "one step at B=32, L=2000 measured on the idle 2-core CPU"),
     ("*", "*", "mini"): (20.0, "guess: a mini run on a 2-core CPU"),
 }
 # Process start, data load, compile, one validation + one test pass. Mini: 8-12 s in the same `make run` (wall_time_s
