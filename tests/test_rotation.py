@@ -6,6 +6,7 @@ from flax import nnx
 
 from experiments import optim
 from models.rotation import RotationRNN
+from model_helpers import check_every_variant_builds
 
 H, N, B, L = 4, 3, 2, 9
 
@@ -58,12 +59,5 @@ def test_init_is_the_lru_ring_and_groups():
 
 
 def test_config_every_variant_builds_its_layer():
-    from experiments.configs import base, rotation as rotation_config
-    for task in base.TASKS:
-        for variant in (task, f"{task}_smoke"):
-            c = rotation_config.get_config(variant)
-            assert c.model.layer == "rotation" and c.data.task == task
-            assert c.optim.warmup_steps < c.train.num_steps
-            nnx.eval_shape(lambda: RotationRNN(c.model.d_model, **c.model.layer_args.to_dict(), rngs=nnx.Rngs(0)))
-    with pytest.raises(ValueError, match="unknown variant"):
-        rotation_config.get_config("listops_smok")
+    from experiments.configs import rotation as rotation_config
+    check_every_variant_builds(rotation_config, "rotation", RotationRNN, "listops_smok")

@@ -9,6 +9,7 @@ from flax import nnx
 
 from experiments import optim
 from models.selective import Selective
+from model_helpers import check_every_variant_builds
 
 H, N, B, L, K = 4, 3, 2, 9, 4
 
@@ -104,12 +105,5 @@ def test_bad_arguments_raise():
 
 
 def test_config_every_variant_builds_its_layer():
-    from experiments.configs import base, selective as selective_config
-    for task in base.TASKS:
-        for variant in (task, f"{task}_smoke"):
-            c = selective_config.get_config(variant)
-            assert c.model.layer == "selective" and c.data.task == task
-            assert c.optim.warmup_steps < c.train.num_steps
-            nnx.eval_shape(lambda: Selective(c.model.d_model, **c.model.layer_args.to_dict(), rngs=nnx.Rngs(0)))
-    with pytest.raises(ValueError, match="unknown variant"):
-        selective_config.get_config("listop")
+    from experiments.configs import selective as selective_config
+    check_every_variant_builds(selective_config, "selective", Selective, "listop")
