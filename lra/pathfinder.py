@@ -21,7 +21,7 @@ vocab 256); "real": one real channel normalised at batch time with the train spl
 
 Streaming: each split's inputs are written straight into <split>.inputs.npy (np.lib.format.open_memmap), filled
 READ_CHUNK images at a time, so preparation holds at most READ_CHUNK decoded images in memory (plus one list of
-file names and labels): 1024 x 128 x 128 bytes = 16 MiB for Path-X.
+file names and labels): 1024 x 128 x 128 bytes = 16 MiB for Path-X; pixel_stats adds STATS_CHUNK images as int64.
 """
 
 from __future__ import annotations
@@ -131,6 +131,9 @@ def read_png(path: Path, resolution: int) -> np.ndarray | None:
         return None
 
 
+MIN_IMAGES = 10  # the smallest n whose rounded 80/10/10 split leaves no split empty
+
+
 def split_indices(n: int, seed: int) -> dict[str, np.ndarray]:
     """80/10/10 of range(n) by a permutation seeded with `seed`; each split sorted (files read in order)."""
     order = np.random.default_rng([seed, 0x5917]).permutation(n)
@@ -177,14 +180,18 @@ def write_split(path: Path, entries: list[tuple[Path, int]], resolution: int, lo
     return np.load(path, mmap_mode="r"), labels[:row], bad
 
 
+STATS_CHUNK = 64  # images per histogram update: 64 x 16,384 pixels as intp = 8 MiB for Path-X
+
+
 def pixel_stats(inputs: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation of all pixels of a uint8 (n, L) array, in chunks (float64 sums)."""
-    total, total_sq, count = 0.0, 0.0, 0
-    for start in range(0, len(inputs), READ_CHUNK):
-        x = np.asarray(inputs[start:start + READ_CHUNK], np.float64)
-        total, total_sq, count = total + x.sum(), total_sq + (x * x).sum(), count + x.size
-    mean = total / count
-    return mean, math.sqrt(max(total_sq / count - mean * mean, 0.0))
+    """Mean and standard deviation of all pixels of a non-empty uint8 (n, L) array: an exact histogram of the 256
+    values (STATS_CHUNK images at a time, so memory stays bounded), then the two-pass moments from it."""
+    counts = np.zeros(256, np.int64)
+    for start in range(0, len(inputs), STATS_CHUNK):
+        counts += np.bincount(np.asarray(inputs[start:start + STATS_CHUNK]).ravel(), minlength=256)
+    values = np.arange(256, dtype=np.float64)
+    mean = float(counts @ values / counts.sum())
+    return mean, math.sqrt(float(counts @ (values - mean) ** 2 / counts.sum()))
 
 
 def _list_digest(entries: list[tuple[Path, int]], root: Path) -> str:
@@ -281,6 +288,9 @@ def build(options: dict[str, Any], out_dir: Path, log=print) -> dict[str, Any]:
     entries, skipped = read_metadata(folder)
     if not entries:
         raise DataError(f"{folder}: no readable images listed in metadata/")
+    if len(entries) < MIN_IMAGES:
+        raise DataError(f"{folder}: {len(entries)} image(s) listed in metadata/, too few for the 80/10/10 split "
+                        f"(every split needs one: at least {MIN_IMAGES})")
     parts = split_indices(len(entries), seed)
     arrays, undecodable, record = {}, 0, {}
     for split in SPLITS:
@@ -291,6 +301,9 @@ def build(options: dict[str, Any], out_dir: Path, log=print) -> dict[str, Any]:
                          "lengths": np.full(len(labels), R * R, np.int32)}
         record[split] = {"n": len(labels), "files_sha256": _list_digest(split_entries, folder)}
     skipped["unreadable"] = undecodable
+    if empty := [split for split in SPLITS if not len(arrays[split]["labels"])]:
+        raise DataError(f"{folder}: the {'/'.join(empty)} split(s) got no readable image ({len(entries)} listed, "
+                        f"{undecodable} could not be decoded; see the skipped lines above)")
     info["skipped"] = skipped
     info["split"] = {"method": "seeded permutation of the readable images, 80/10/10", "seed": seed,
                      "fractions": list(SPLIT_FRACTIONS), **record}

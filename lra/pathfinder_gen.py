@@ -29,6 +29,7 @@ import dataclasses
 import math
 import multiprocessing
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Callable
@@ -459,7 +460,9 @@ def generate(root: str | os.PathLike, p: PathfinderParams, n_images: int, seed: 
         for job in jobs:
             collect(_write_chunk_star(job))
     else:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        # Workers ignore SIGINT: a Ctrl-C reaches the whole process group, and only the parent should handle it
+        # (it stops the pool and cleans up), not print one traceback per worker.
+        with multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint) as pool:
             for result in pool.imap_unordered(_write_chunk_star, jobs):
                 collect(result)
     assert not waiting
@@ -467,6 +470,10 @@ def generate(root: str | os.PathLike, p: PathfinderParams, n_images: int, seed: 
     log(f"generated {n_images} Pathfinder-{p.resolution} images ({difficulty}, labels {counts.tolist()}; "
         f"{n_chunks} chunk(s) of {B} drawn) in {elapsed:.1f} s with {workers} process(es)")
     return folder
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def sample(p: PathfinderParams, seed: int, index: int) -> tuple[np.ndarray, int, np.ndarray]:

@@ -113,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # build.prepare removed its temporary folder on the way out; a prepared dataset is never half-written.
+        print("error: interrupted; nothing was written (an earlier prepared copy, if any, is unchanged). Rerun the "
+              "same command to prepare it.", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -1,6 +1,7 @@
 """Pathfinder / Path-X: the generator (labels, connectivity read off the image, reproducibility), the release-layout
 reader on fixtures written in the real layout, the split, both encodings, and the tasks end to end."""
 import dataclasses
+import importlib
 import json
 
 import numpy as np
@@ -145,6 +146,30 @@ def test_reader_skips_and_counts_empty_missing_and_undecodable_pngs(tmp_path):
     assert sum(sizes.values()) == 18
     for arrays in built["arrays"].values():
         assert len(arrays["inputs"]) == len(arrays["labels"]) == len(arrays["lengths"])
+
+
+def test_too_few_or_no_decodable_images_are_errors_from_the_cli(tmp_path, capsys):
+    """Found by a fresh-clone review: both ended in a traceback (an empty split; a division by zero)."""
+    prepare = importlib.import_module("lra.prepare")  # the CLI module (lra.prepare is also a function)
+    few, _ = write_release(tmp_path / "few", n=4)
+    junk, _ = write_release(tmp_path / "junk", n=20)
+    for png in junk.glob("imgs/*/*.png"):
+        png.write_bytes(b"junk")
+    data = tmp_path / "data"
+    expected = {few: "too few for the 80/10/10 split", junk: "split(s) got no readable image"}
+    for folder, message in expected.items():
+        assert prepare.main(["pathfinder", "--release-dir", str(folder), "--data-dir", str(data)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {folder}") and message in err and "Traceback" not in err
+    assert not data.exists() or not any(data.iterdir())  # nothing half-written
+
+
+def test_pixel_stats_are_exact_and_two_pass():
+    rng = np.random.default_rng(0)
+    x = np.full((130, 50), 250, np.uint8)  # a large mean and a small spread: E[x^2] - E[x]^2 loses it in float32
+    x[:, ::7] = rng.integers(245, 256, x[:, ::7].shape)
+    mean, std = pathfinder.pixel_stats(x)
+    np.testing.assert_allclose([mean, std], [x.astype(np.float64).mean(), x.astype(np.float64).std()], rtol=1e-12)
 
 
 def test_reader_rejects_a_png_of_the_wrong_size_naming_it(tmp_path):
