@@ -52,9 +52,9 @@ def parse_row(line: bytes) -> tuple[int, bytes, bytes]:
     try:
         value = float(fields[0].decode("ascii"))
     except (UnicodeDecodeError, ValueError):
-        raise ValueError(f"label {fields[0][:20]!r} is not a number") from None
+        raise ValueError(f"label {fields[0][:20].decode(errors='replace')!r} is not a number") from None
     if value not in (0.0, 1.0):
-        raise ValueError(f"label {fields[0][:20]!r} is not 0 or 1")
+        raise ValueError(f"label {fields[0][:20].decode(errors='replace')!r} is not 0 or 1")
     text1, text2 = fields[3][:LRA_TEXT_BYTES], fields[4][:LRA_TEXT_BYTES]
     for name, text in (("text1", text1), ("text2", text2)):
         if b"\0" in text:  # corrupt text; also, byte 0 is the padding id of the bytes encoding
@@ -82,7 +82,8 @@ def read_rows(path: Path, malformed: str = "stop", skipped: list[int] | None = N
                 label, text1, text2 = parse_row(line)
             except ValueError as e:
                 if malformed == "stop":
-                    raise DataError(f"{path}, line {line_no}: {e} (malformed='skip' leaves such rows out)") from None
+                    raise DataError(f"{path}, line {line_no}: {e} (`--malformed skip`, or config.data.malformed="
+                                    "'skip' in training, leaves such rows out)") from None
                 if skipped is not None:
                     skipped.append(line_no)
                 continue
