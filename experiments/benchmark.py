@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.cli import fail
 import scan
 
 # Small constructor args per family for `layers` (one common width is passed as d_model). A family registered in
@@ -120,8 +121,23 @@ def _fmt(x):
     return "-" if x is None else str(x)
 
 
+def _positive_int(text):
+    """argparse type: an integer >= 1 (else argparse's one-line error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
 def _int_list(text):
-    return [int(x) for x in text.split(",") if x]
+    """argparse type: comma-separated integers >= 1."""
+    values = [_positive_int(x) for x in text.split(",") if x]
+    if not values:
+        raise argparse.ArgumentTypeError("expected comma-separated integers >= 1, e.g. 1024,4096")
+    return values
 
 
 def _str_list(text):
@@ -197,7 +213,7 @@ def bench_scan_length(operator, length, batch, state, reps, bandwidth):
 def run_scan(args):
     unknown = [op for op in args.operators if op not in scan.OPERATORS]
     if unknown:
-        raise SystemExit(f"error: --operators {','.join(unknown)}: not in scan.OPERATORS {sorted(scan.OPERATORS)}")
+        fail(f"--operators {','.join(unknown)}: not in scan.OPERATORS {sorted(scan.OPERATORS)}")
     bandwidth = measure_copy_bandwidth()
     results = [bench_scan_length(op, length, args.batch, SCAN_STATE.get(op, args.state), args.reps, bandwidth)
                for op in args.operators for length in args.lengths]
@@ -231,16 +247,19 @@ def load_config(spec):
     """'path/to/family.py:variant' -> the family's get_config(variant), unlocked for --set overrides."""
     path, _, variant = spec.partition(":")
     if not Path(path).is_file():
-        raise SystemExit(f"error: --config {spec!r}: no file {path!r} (expected experiments/configs/<family>.py:"
+        fail(f"--config {spec!r}: no file {path!r} (expected experiments/configs/<family>.py:"
                          "<variant>)")
     if not variant:
         from experiments.configs.__main__ import missing_variant
 
-        raise SystemExit(f"error: {missing_variant(Path(path))}")
+        fail(f"{missing_variant(Path(path))}")
     module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    config = module.get_config(variant)
+    try:
+        config = module.get_config(variant)
+    except ValueError as e:  # an unknown variant: the config file's own message
+        fail(f"--config {spec!r}: {e}")
     config.unlock()
     return config
 
@@ -251,7 +270,7 @@ def apply_settings(config, settings):
     for setting in settings:
         key, sep, text = setting.partition("=")
         if not sep:
-            raise SystemExit(f"error: --set {setting!r}: expected key=value, e.g. model.dtype=bfloat16")
+            fail(f"--set {setting!r}: expected key=value, e.g. model.dtype=bfloat16")
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
@@ -261,7 +280,7 @@ def apply_settings(config, settings):
         for p in parents:
             node = node[p]
         if leaf not in node:
-            raise SystemExit(f"error: --set {setting!r}: the config has no key {key!r}")
+            fail(f"--set {setting!r}: the config has no key {key!r}")
         node[leaf] = value
     return config
 
@@ -435,23 +454,23 @@ def main(argv=None):
     p.add_argument("--operators", type=_str_list, default=sorted(scan.OPERATORS),
                    help="comma-separated names in scan.OPERATORS")
     p.add_argument("--lengths", type=_int_list, default=[1024, 4096, 16384])
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--state", type=int, default=256, help=f"N (overridden per operator by {SCAN_STATE})")
-    p.add_argument("--reps", type=int, default=7, help="timed calls per method (median reported)")
+    p.add_argument("--batch", type=_positive_int, default=8)
+    p.add_argument("--state", type=_positive_int, default=256, help=f"N (overridden per operator by {SCAN_STATE})")
+    p.add_argument("--reps", type=_positive_int, default=7, help="timed calls per method (median reported)")
     p.add_argument("--out", default=None, help="write the JSON to this file")
     p = sub.add_parser("step", help="one train step and one eval step through the trainer", formatter_class=fmt)
     p.add_argument("--config", default="experiments/configs/lru.py:listops", help="<family file>:<variant>")
     p.add_argument("--set", action="append", default=[],
                    help=f"config override key=value (repeatable), applied after {DEFAULT_STEP_SETTINGS}")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--length", type=int, default=2048)
-    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--batch", type=_positive_int, default=8)
+    p.add_argument("--length", type=_positive_int, default=2048)
+    p.add_argument("--reps", type=_positive_int, default=5)
     p.add_argument("--out", default=None, help="write the JSON to this file")
     p = sub.add_parser("layers", help="every family in models.LAYERS at one width", formatter_class=fmt)
     p.add_argument("--lengths", type=_int_list, default=[1024, 4096, 16384])
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--d-model", dest="d_model", type=int, default=128)
-    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--batch", type=_positive_int, default=1)
+    p.add_argument("--d-model", dest="d_model", type=_positive_int, default=128)
+    p.add_argument("--reps", type=_positive_int, default=3)
     p.add_argument("--max-bytes", dest="max_bytes", type=int, default=16 * 2**30,
                    help="skip running a compiled function whose XLA peak exceeds this (recorded as skipped)")
     p.add_argument("--out", default=None, help="write the JSON to this file")

@@ -29,9 +29,23 @@ def test_scan_benchmark_writes_json_for_every_method_and_length(tmp_path, capsys
         assert row["bandwidth_floor_forward_s"] > 0
 
 
-def test_scan_benchmark_rejects_unknown_operator():
-    with pytest.raises(SystemExit, match="--operators"):
-        benchmark.main(["scan", "--operators", "nope", "--lengths", "8"])
+@pytest.mark.parametrize("argv,message", [
+    (["scan", "--operators", "nope", "--lengths", "8"], "--operators nope"),
+    (["scan", "--lengths", "abc"], "'abc' is not an integer"),
+    (["layers", "--lengths", "0"], "0 must be >= 1"),
+    (["step", "--batch", "0"], "0 must be >= 1"),
+    (["step", "--length", "-1"], "-1 must be >= 1"),
+    (["step", "--reps", "0"], "0 must be >= 1"),
+    (["step", "--config", "experiments/configs/lru.py:listop"], "unknown variant 'listop'"),
+    (["step", "--config", "experiments/configs/nope.py:listops"], "no file"),
+    (["step", "--set", "model.nope=1"], "model.nope"),
+])
+def test_bad_arguments_are_one_error_line_and_exit_2(argv, message, capsys):
+    """Found by a fresh-clone review: tracebacks (negative length, 0 reps, unknown variant), 0-batch rows, exit 1."""
+    with pytest.raises(SystemExit) as exit_:
+        benchmark.main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and "Traceback" not in err, err
 
 
 def test_step_benchmark_reports_tokens_compile_and_memory(tmp_path):
@@ -44,10 +58,6 @@ def test_step_benchmark_reports_tokens_compile_and_memory(tmp_path):
                 "train_peak_bytes_xla", "peak_rss_bytes"):
         assert row[key] > 0, key
 
-
-def test_step_benchmark_rejects_unknown_key():
-    with pytest.raises(SystemExit, match="model.nope"):
-        benchmark.main(["step", "--set", "model.nope=1"])
 
 
 def test_layers_benchmark_covers_every_family_and_records_limits(tmp_path):
