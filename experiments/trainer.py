@@ -202,8 +202,10 @@ def check_finite(state) -> None:
     bad = int(state["nonfinite_step"])
     if bad >= 0:
         raise TrainingDiverged(
-            f"non-finite loss, gradient or parameters at step {bad}; stopped without saving that state. The latest "
-            "checkpoint is from before it. Lower --config.optim.lr or --config.optim.grad_clip, or check the data."
+            f"non-finite loss, gradient or parameters at step {bad}; stopped without saving that state (a checkpoint, "
+            "if one was saved, is from before it). Lower --config.optim.lr or --config.optim.grad_clip, or check the "
+            "data; this workdir stays bound to this config, so rerun with other settings in a new --workdir (or "
+            "delete this one)."
         )
 
 
