@@ -187,7 +187,7 @@ class Cell:
                 notes.append(f"{self.n_chance} at chance")
         else:
             out = {"FAIL": "FAIL (diverged)", "missing": "missing", "not available": "missing (config not available)",
-                   "failed": "failed", "incomplete": "running"}[self.status()]
+                   "failed": "failed", "incomplete": "unfinished"}[self.status()]
         n_failed = self.count("failed")
         if n_failed and (acc or self.status() == "failed"):
             kinds = sorted({r.failure.get("kind", "?") for r in self.runs if r.status == "failed"})
@@ -314,8 +314,9 @@ def conventions(scale: str) -> list[str]:
         "Test accuracy (%) of the best-by-validation checkpoint; mean ± sample std over seeds (n = seeds finished"
         "/expected).",
         f"FAIL counts as {FAIL_VALUE:g} in averages (the S4-paper convention); ours is FAIL when every seed diverged.",
-        "'at chance': a seed not above the majority class (kept in the mean); 'missing'/'running'/'failed' are not "
-        "counted as 0: an average with such a task is shown as incomplete.",
+        "'at chance': a seed not above the majority class (kept in the mean); 'missing'/'unfinished'/'failed' are "
+        "not counted as 0: an average with such a task is shown as incomplete. 'unfinished': no results.json yet "
+        "(running, interrupted, or stopped outside the suite driver, e.g. a diverged `experiments.train` run).",
         "'*' / 'n/c': the published column is coloured sequential CIFAR, not LRA's grayscale Image (not comparable).",
     ]
     if scale != "full":
