@@ -231,12 +231,14 @@ def run_scan(args):
         "results": results,
     }
     rows = [(r["operator"], r["length"], m, v["forward_s"] * 1e3, v["forward_ratio_to_fastest"],
-             v["forward_ratio_to_floor"], v["forward_backward_s"] * 1e3, v["forward_backward_ratio_to_floor"],
+             v["forward_ratio_to_floor"], v["forward_backward_s"] * 1e3, v["forward_backward_ratio_to_fastest"],
+             v["forward_backward_ratio_to_floor"],
              v["compile_forward_backward_s"], v["peak_bytes_forward_backward"] / 2**20,
              v["peak_forward_backward_over_output"], "auto" if m == r["auto"] else "")
             for r in results for m, v in r["methods"].items()]
     print_table(f"scan (B={args.batch}; copy bandwidth {bandwidth / 1e9:.1f} GB/s, numpy.copyto)",
-                ["operator", "L", "method", "fwd ms", "/fastest", "/floor", "fwd+bwd ms", "/floor",
+                ["operator", "L", "method", "fwd ms", "fwd/fastest", "fwd/floor", "fwd+bwd ms", "fb/fastest",
+                 "fb/floor",
                  "compile fb s", "peak fb MiB", "peak/out", ""], rows)
     return report
 
@@ -474,9 +476,14 @@ def main(argv=None):
     p.add_argument("--max-bytes", dest="max_bytes", type=int, default=16 * 2**30,
                    help="skip running a compiled function whose XLA peak exceeds this (recorded as skipped)")
     p.add_argument("--out", default=None, help="write the JSON to this file")
-    p = sub.add_parser("all", help="scan + step + layers at the sizes that matter", formatter_class=fmt)
-    p.add_argument("--out", required=True, help="directory for scan.json, step.json, layers.json, all.json")
-    p.add_argument("--max-bytes", dest="max_bytes", type=int, default=32 * 2**30)
+    p = sub.add_parser("all", help="scan + step + layers at the sizes that matter", formatter_class=fmt,
+                       description="One command for a lent accelerator: scan (every operator, L 1k/4k/16k), step "
+                                   "(lru.py:listops, L 2048) and layers (every family, L 1k/4k/16k), at batches "
+                                   "64/32/16 on GPU/TPU and 8/8/1 on CPU (all_sizes); each report is written to "
+                                   "--out as soon as it finishes.")
+    p.add_argument("--out", required=True, help="directory for scan.json, step.json, layers.json, all.json (required)")
+    p.add_argument("--max-bytes", dest="max_bytes", type=int, default=32 * 2**30,
+                   help="layers: skip running a compiled function whose XLA peak exceeds this")
     args = parser.parse_args(argv)
     result = {"scan": run_scan, "step": run_step, "layers": run_layers, "all": run_all}[args.command](args)
     if args.command != "all" and args.out:
