@@ -249,12 +249,11 @@ def load_config(spec):
     """'path/to/family.py:variant' -> the family's get_config(variant), unlocked for --set overrides."""
     path, _, variant = spec.partition(":")
     if not Path(path).is_file():
-        fail(f"--config {spec!r}: no file {path!r} (expected experiments/configs/<family>.py:"
-                         "<variant>)")
+        fail(f"--config {spec!r}: no file {path!r} (expected experiments/configs/<family>.py:<variant>)")
     if not variant:
         from experiments.configs.__main__ import missing_variant
 
-        fail(f"{missing_variant(Path(path))}")
+        fail(missing_variant(Path(path)))
     module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)

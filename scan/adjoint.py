@@ -28,14 +28,14 @@ def linear_jvp(op, run, problem, reverse, tangent_run=None):
     a method whose loop does not transpose in linear time passes a variant that does (methods.TANGENT_METHODS).
     """
     time_varying, axis = problem.time_varying, problem.axis
-    primal = _with_jvp(op, run, time_varying, axis, reverse)
-    tangent = _with_jvp(op, tangent_run or run, time_varying, axis, reverse)
-    primal.tangent = tangent.tangent = tangent  # every order of derivative runs the tangent method
+    tangent = _with_jvp(op, tangent_run or run, time_varying, axis, reverse)  # its own tangents use it again
+    primal = tangent if tangent_run is None else _with_jvp(op, run, time_varying, axis, reverse, tangent)
     return primal(problem.a, problem.b, problem.h0_S)
 
 
-def _with_jvp(op, run, time_varying, axis, reverse):
-    """The custom_jvp function; its JVP rule computes the tangent with `recurrence.tangent` (set by the caller)."""
+def _with_jvp(op, run, time_varying, axis, reverse, tangent=None):
+    """run as a custom_jvp function whose JVP rule computes the tangent recurrence with `tangent` (default: itself,
+    so every order of derivative uses this rule)."""
 
     @jax.custom_jvp
     def recurrence(a, b, h0_S):
@@ -57,7 +57,7 @@ def _with_jvp(op, run, time_varying, axis, reverse):
         dh0_S = jnp.zeros_like(h0_S) if zero(dh0_S) else dh0_S
         # A custom_jvp function too, so that higher derivatives of the tangent use this rule again; under
         # reverse mode JAX inlines it (partial evaluation keeps only the linear tangent) and transposes it.
-        return h, recurrence.tangent(a, drive, dh0_S)
+        return h, (tangent or recurrence)(a, drive, dh0_S)
 
     recurrence.defjvp(jvp, symbolic_zeros=True)
     return recurrence
