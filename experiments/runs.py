@@ -39,6 +39,7 @@ class RunInfo:
     failure: dict | None = None
     step: int = 0  # last logged training step
     num_steps: int | None = None
+    config: dict | None = dataclasses.field(default=None, repr=False)  # config.json, None before the run starts
 
     @property
     def model(self) -> str:
@@ -100,7 +101,7 @@ def read_run(run_dir) -> RunInfo:
         status = "incomplete" if config is not None else "not started"
     return RunInfo(path=path, name=run["name"] if run else path.name, family=family, option=option, task=task,
                    seed=int(seed), scale=scale, status=status, results=results, failure=failure, step=step,
-                   num_steps=num_steps)
+                   num_steps=num_steps, config=config)
 
 
 def find_runs(runs_dir) -> list[RunInfo]:

@@ -9,6 +9,8 @@ finished, for each model x task, and the 6-task average. Conventions (printed wi
   - A seed at chance level (results.json chance_level: not above the majority class) is kept in the mean and flagged.
   - A missing, unfinished or crashed run is shown as such, never as 0; an average over tasks with one missing is
     shown as incomplete.
+  - Runs pooled in one cell must be seeds of one experiment: a cell whose runs' configs differ (beyond the seeds and
+    bookkeeping, see BOOKKEEPING) or repeat a seed is flagged, with a warning naming the keys and the runs.
   - Scale is always labelled: "full" = the published configs; "mini" = smoke configs (small generated data, small
     models) whose numbers are NOT comparable to the published ones, so no difference is computed for them;
     "unlabelled" = a run directory not made by the suite driver (no run.json).
@@ -20,6 +22,7 @@ import argparse
 import csv
 import dataclasses
 import io
+import json
 import math
 import os
 import sys
@@ -124,6 +127,38 @@ def published_ladder(path: Path = PUBLISHED_DIR / "lru_ablations.csv") -> tuple[
 # -------------------------------------------------------------------------------------------------- our results
 
 
+# Config keys that do not change what a run learns (the seeds, logging, checkpointing, where the data lives): runs
+# that differ only in these are seeds of one experiment. Any other difference inside one cell is flagged.
+BOOKKEEPING = ("seed", "train.data_seed", "train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
+               "train.async_checkpointing", "train.eval_batch_size", "data.data_dir", "data.release_dir",
+               "data.tfds_data_dir")
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = json.dumps(value, sort_keys=True)
+    return out
+
+
+def config_differences(run_list) -> dict[str, dict[str, list[str]]]:
+    """{config key: {value (JSON): [run directories]}} for every key, outside BOOKKEEPING, whose value differs
+    between the runs that have a config.json (a key missing from a run's config counts as the value "(absent)")."""
+    flat = {str(r.path): _flatten(r.config) for r in run_list if r.config is not None}
+    keys = sorted(set().union(*flat.values()) - set(BOOKKEEPING)) if flat else []
+    out = {}
+    for key in keys:
+        by_value: dict = {}
+        for name, cfg in flat.items():
+            by_value.setdefault(cfg.get(key, "(absent)"), []).append(name)
+        if len(by_value) > 1:
+            out[key] = by_value
+    return out
+
+
 @dataclasses.dataclass
 class Cell:
     """Our runs of one (scale, model, task)."""
@@ -164,6 +199,32 @@ class Cell:
         """What averages use: the mean, FAIL -> 50, else None (missing)."""
         return FAIL_VALUE if self.fail else self.mean
 
+    @property
+    def repeated_seeds(self) -> list[int]:
+        """Seeds that more than one run of this cell used (model init and data order both the same)."""
+        seeds = [(r.seed, (r.config or {}).get("train", {}).get("data_seed")) for r in self.runs
+                 if r.status not in ("missing", "not available")]
+        return sorted({s for s, _ in seeds if seeds.count((s, _)) > 1})
+
+    @property
+    def mixed_configs(self) -> dict:
+        return config_differences(self.runs)
+
+    def warnings(self) -> list[str]:
+        """Why this cell's mean is not a mean over seeds of one experiment ([] when it is)."""
+        out = []
+        mixed = self.mixed_configs
+        if mixed:
+            values = lambda by_value: "; ".join(v + ": " + ", ".join(names) for v, names in by_value.items())
+            shown = [f"{key} ({values(by_value)})" for key, by_value in list(mixed.items())[:3]]
+            more = f" and {len(mixed) - 3} more keys" if len(mixed) > 3 else ""
+            out.append(f"its runs' configs differ in {', '.join(shown)}{more}: the mean mixes different settings; "
+                       "put each setting in its own runs directory")
+        if self.repeated_seeds:
+            out.append(f"seed(s) {', '.join(map(str, self.repeated_seeds))} appear in more than one run: the std is "
+                       "not over independent seeds")
+        return out
+
     def status(self) -> str:
         if self.accuracies:
             return "done"
@@ -192,6 +253,10 @@ class Cell:
         if n_failed and (acc or self.status() == "failed"):
             kinds = sorted({r.failure.get("kind", "?") for r in self.runs if r.status == "failed"})
             notes.append(f"{n_failed} failed: {', '.join(kinds)}")
+        if self.mixed_configs:
+            notes.append("mixed configs")
+        if self.repeated_seeds:
+            notes.append("repeated seeds")
         pending = [r for r in self.runs if r.status in ("incomplete", "not started", "missing", "not available")]
         if pending and acc:
             notes.append(f"{len(pending)} not finished")
@@ -243,6 +308,11 @@ def _fmt(x: float | None, signed=False) -> str:
     return f"{x:+.2f}" if signed else f"{x:.2f}"
 
 
+def _model(key) -> str:
+    """Row label of a group key (scale, family, option): "lru", "ladder:ring_init"."""
+    return f"{key[1]}:{key[2]}" if key[2] else key[1]
+
+
 def _family_order(keys) -> list:
     known = list(PUBLISHED_ROWS)
     return sorted(keys, key=lambda k: (known.index(k[1]) if k[1] in known else len(known), k[1], k[2] or ""))
@@ -281,7 +351,7 @@ def build_sections(groups: dict) -> list[Section]:
             for key in keys:
                 _, family, option = key
                 cells = groups[key]
-                model = f"{family}:{option}" if option else family
+                model = _model(key)
                 seeds = sorted({r.seed for c in cells.values() for r in c.runs})
                 ours = [cells[t].text() if t in cells else "missing" for t in TASKS]
                 if not ladder_kind:
@@ -304,7 +374,8 @@ def build_sections(groups: dict) -> list[Section]:
                                     if avg is not None and pub["avg_6task"].value is not None else "—")
                     rows.append(Row(model, "difference (ours - published)", diff))
             title = SCALE_TITLES[scale] + (": the LRU ablation ladder" if ladder_kind else "")
-            notes = conventions(scale) + ["Published: " + line for line in (ladder_notes if ladder_kind else pub_notes)]
+            warnings = [f"WARNING: {_model(k)} / {TASK_TITLES[t]}: {w}" for k in keys for t in TASKS if t in groups[k] for w in groups[k][t].warnings()]
+            notes = warnings + conventions(scale) + ["Published: " + line for line in (ladder_notes if ladder_kind else pub_notes)]
             sections.append(Section(title, columns, rows, notes))
     return sections
 
@@ -361,7 +432,7 @@ def render_latex(sections: list[Section]) -> str:
 
 
 CSV_FIELDS = ("scale", "model", "task", "status", "n_done", "n_expected", "n_failed", "n_chance", "mean", "std",
-              "value_for_average", "published", "published_row", "difference", "runs")
+              "value_for_average", "published", "published_row", "difference", "runs", "warnings")
 
 
 def render_csv(groups: dict) -> str:
@@ -376,7 +447,7 @@ def render_csv(groups: dict) -> str:
         scale, family, option = key
         cells = groups[key]
         pub = ladder.get(option) if family == LADDER_FAMILY else published.get(family)
-        model = f"{family}:{option}" if option else family
+        model = _model(key)
         for task in TASKS:
             c = cells.get(task, Cell([]))
             p = pub[task] if pub else None
@@ -386,7 +457,7 @@ def render_csv(groups: dict) -> str:
                 std=num(c.std), value_for_average=num(c.value), published=p.text if p else "",
                 published_row=pub["_label"] if pub else "",
                 difference=_diff(c, p).replace("—", "") if scale == "full" and p else "",
-                runs=" ".join(r.name for r in c.runs)))
+                runs=" ".join(r.name for r in c.runs), warnings=" | ".join(c.warnings())))
         if family != LADDER_FAMILY:
             avg, n_tasks = average(cells)
             p = pub["avg_6task"] if pub else None
@@ -439,7 +510,7 @@ def plot(runs_dir, out_path) -> Path:
             xs = np.arange(len(tasks)) + (i - (len(keys) - 1) / 2) * width
             means = [cells[t].mean if t in cells and cells[t].mean is not None else np.nan for t in tasks]
             stds = [cells[t].std if t in cells and cells[t].std is not None else 0.0 for t in tasks]
-            label = f"{key[1]}:{key[2]}" if key[2] else key[1]
+            label = _model(key)
             ax.bar(xs, means, width * 0.9, yerr=stds, capsize=2, label=f"{label} (ours, {scale})")
             pub = ladder.get(key[2]) if lad else published.get(key[1])
             for x, t, m, sd in zip(xs, tasks, means, stds):

@@ -124,6 +124,29 @@ def test_failed_and_chance_runs_are_shown(tmp_path):
     assert rows[("mini", "lru", "listops")]["n_chance"] == "1"
 
 
+def test_runs_with_different_configs_or_repeated_seeds_are_flagged(tmp_path):
+    # Two plain `experiments.train` runs of the LRU on ListOps at different learning rates, and a third that repeats
+    # the first's seed: the table must not present their mean as a mean over seeds of one experiment.
+    for name, seed, lr, log_every in (("a", 0, 1e-3, 10), ("b", 1, 3e-3, 50), ("c", 0, 1e-3, 50)):
+        d = write_run(tmp_path / name, "lru", "listops", seed, acc=0.4, run_json=False)
+        config = json.loads((d / "config.json").read_text())
+        config.update(optim=dict(lr=lr), train=dict(config["train"], log_every=log_every))
+        (d / "config.json").write_text(json.dumps(config))
+    md = table.render(tmp_path, "md")
+    assert "[mixed configs; repeated seeds]" in md
+    warning = next(line for line in md.splitlines() if line.startswith("- WARNING: lru / ListOps"))
+    run = lambda name, seed: str(tmp_path / name / f"lru-listops_smoke-seed{seed}")
+    assert f"optim.lr (0.001: {run('a', 0)}, {run('c', 0)}; 0.003: {run('b', 1)})" in warning
+    assert "log_every" not in warning, "bookkeeping keys are not a difference between experiments"
+    assert "seed(s) 0 appear in more than one run" in md
+    assert "optim.lr" in csv_rows(tmp_path)[("unlabelled", "lru", "listops")]["warnings"]
+    # Seeds of one experiment (differing only in seed, data_seed and bookkeeping) raise no warning.
+    clean = tmp_path / "clean"
+    for seed in range(2):
+        write_run(clean, "lru", "listops", seed, acc=0.4)
+    assert "WARNING" not in table.render(clean, "md") and csv_rows(clean)[("mini", "lru", "listops")]["warnings"] == ""
+
+
 def test_scale_is_labelled_and_mini_never_compared_as_full(tmp_path):
     write_run(tmp_path, "lru", "listops", 0, acc=0.47, scale="mini")
     d = write_run(tmp_path / "plain", "lru", "listops", 0, acc=0.40, run_json=False)
