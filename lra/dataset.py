@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
@@ -80,10 +79,7 @@ def load_dataset(folder: str | os.PathLike, *, rebuild: str | None = None) -> Da
 def rebuild_command(folder: Path, manifest: dict[str, Any] | None) -> str:
     """The prepare command that rebuilds folder, from its manifest (even an old-format one) when readable."""
     if manifest is None:
-        try:
-            manifest = json.loads((folder / cache.MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            manifest = None
+        manifest, _ = cache.read_manifest(folder, any_version=True)
     if isinstance(manifest, dict) and "task" in manifest and "prepare_args" in manifest:
         return prepare_command(manifest["task"], manifest["prepare_args"], folder.parent, force=True)
     return "the `python -m lra.prepare ...` command that made it, with --force"

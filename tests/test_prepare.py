@@ -155,9 +155,15 @@ def test_prepare_is_idempotent_and_force_rebuilds(tmp_path):
     stamp = (folder / "manifest.json").stat().st_mtime_ns
     assert build.prepare("listops", options, tmp_path / "data", log=messages.append) == folder
     assert messages[-1].startswith("already prepared") and (folder / "manifest.json").stat().st_mtime_ns == stamp
+    # An edited source file (its sha256 is in the manifest) is reported, not "already prepared", and not rebuilt.
+    with open(tmp_path / "rel" / "basic_val.tsv", "a", encoding="utf-8") as f:
+        f.write("( ( ( [MAX 2 ) 8 ) ] )\t8\r\n")
+    with pytest.raises(DataError, match=r"(?s)basic_val.tsv, which changed since .*--force") as error:
+        build.prepare("listops", options, tmp_path / "data", log=messages.append)
+    assert "basic_train.tsv" not in str(error.value) and (folder / "manifest.json").stat().st_mtime_ns == stamp
     (folder / "val.labels.npy").write_bytes(b"garbage")
     build.prepare("listops", options, tmp_path / "data", force=True, log=quiet)
-    assert lra.load_dataset(folder).splits["val"]["labels"].tolist() == [4, 9]
+    assert lra.load_dataset(folder).splits["val"]["labels"].tolist() == [4, 9, 8]
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["listops-release"]
 
 
@@ -245,9 +251,21 @@ def test_verify_command_finds_every_damage(tmp_path, damage):
         assert "fails its sha256 checksum" in run_cli("verify", str(folder)).stderr
 
 
-def test_verify_of_a_missing_folder_exits_2(tmp_path):
-    result = run_cli("verify", str(tmp_path / "absent"))
-    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+@pytest.mark.parametrize("what, complaint", [
+    ("absent", "is not a prepared dataset folder (it does not exist)"),
+    ("file", "is a file, not a prepared dataset folder"),
+    ("folder", "is not a prepared dataset: it has no manifest.json"),
+])
+def test_verify_of_what_is_not_a_prepared_folder_says_what_it_is(tmp_path, capsys, what, complaint):
+    target = tmp_path / what
+    if what == "file":
+        target.write_text("x")
+    elif what == "folder":
+        target.mkdir()
+        (target / "notes.txt").write_text("x")
+    assert importlib.import_module("lra.prepare").main(["verify", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {target} {complaint}" + err.split(complaint, 1)[1] and err.count("\n") == 1
 
 
 def test_old_format_cache_names_the_rebuild_command(tmp_path):
