@@ -21,6 +21,15 @@ def fail(message: str, code: int = USER_ERROR):
     sys.exit(code)
 
 
+def flag_error(e: Exception) -> str:
+    """absl's message for a bad flag value, as one sentence: a bad boolean's ('Non-boolean argument to boolean
+    flag', 'maybe') tuple (absl formats the parser's ValueError args) becomes what the flag takes."""
+    cause = e.__context__
+    if isinstance(cause, (ValueError, TypeError)) and cause.args[:1] == ("Non-boolean argument to boolean flag",):
+        return f"{str(e).removesuffix(f': {cause}')}: a boolean flag takes true or false (also t/f, 1/0)"
+    return str(e)
+
+
 def no_positional(rest: list[str]) -> list[str]:
     """rest (what FLAGS(argv) left: the program name) unchanged, or fail() naming the stray arguments."""
     if len(rest) > 1:
@@ -34,5 +43,5 @@ def parse_absl_flags(argv: list[str]) -> list[str]:
     try:
         rest = flags.FLAGS(argv)
     except flags.Error as e:
-        fail(f"{e} (see --help)")
+        fail(f"{flag_error(e)} (see --help)")
     return no_positional(rest)

@@ -109,6 +109,11 @@ def get_dataset(task: str, *, data_dir: str | os.PathLike | None = None, **optio
         why = module.can_prepare(options)
         if why is not None:
             command = prepare_command(task, module.command_args(options), root)
+            if options.get("source") == "release" and options.get("release_dir") is None:
+                # The likely mistake is the unset option, not the cache: say that first.
+                raise DataError(f"config.data.release_dir (release_dir=) is not set and {root} has no prepared "
+                                f"{folder.name}: {why}\nprepare it once with:\n  {command}\nor set "
+                                "--config.data.release_dir to the unpacked release (it is then prepared on first use)")
             raise DataError(f"{folder} does not exist: {why}\nprepare it with:\n  {command}")
         prepare(task, options, root, log=log)
     rebuild = prepare_command(task, module.command_args(options), root, force=True)

@@ -93,7 +93,6 @@ def test_warmup_equal_to_num_steps_is_allowed():
 @pytest.mark.parametrize("key, value, needle", [
     ("parameterization", "foo", "parameterization must be one of"),
     ("r_min", 0.95, "need 0 <= r_min < r_max <= 1"),
-    ("scan_method", "fast", "method='fast' is not one of"),
 ])
 def test_layer_arguments_are_checked_by_building_the_layer_abstractly(key, value, needle):
     with pytest.raises(validation.ConfigError) as e:
@@ -101,6 +100,43 @@ def test_layer_arguments_are_checked_by_building_the_layer_abstractly(key, value
     message = str(e.value)
     assert message.startswith("config.model.layer_args are not valid for layer 'lru'") and needle in message
     assert f"{key}={value!r}" in message
+
+
+@pytest.mark.parametrize("family", ["lru", "s4d", "s5"])  # s4d's default conv mode never calls the scan
+def test_an_unknown_scan_method_names_its_key_and_the_methods(family):
+    import importlib
+
+    config = importlib.import_module(f"experiments.configs.{family}").get_config("listops_smoke")
+    config.model.layer_args.scan_method = "fast"
+    with pytest.raises(validation.ConfigError) as e:
+        validation.check_config(config)
+    assert str(e.value).startswith("config.model.layer_args.scan_method='fast': must be one of auto, sequential, "
+                                   "associative, chunked")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("task", "foo", "config.data.task='foo': not a task; choose one of listops, text, retrieval, image, pathfinder"),
+    ("source", "foo", "config.data.source='foo': unknown ListOps source 'foo'; choose one of 'generated', 'release'"),
+    ("size", "huge", "config.data.size='huge': unknown ListOps size 'huge'; choose one of 'full', 'small'"),
+    ("seed", -1, "config.data.seed=-1: ListOps option seed must be a non-negative integer"),
+])
+def test_data_options_are_checked_with_the_config_naming_the_key(key, value, message):
+    """They were lra's messages without the config key, and only once training loaded data (fresh-clone review)."""
+    with pytest.raises(validation.ConfigError) as e:
+        validation.check_config(smoke_config(**{f"data.{key}": value}))
+    assert str(e.value).startswith(message)
+
+
+def test_a_bad_boolean_flag_is_a_sentence_not_a_tuple():
+    from absl import flags
+
+    from experiments.cli import flag_error
+
+    values = flags.FlagValues()
+    flags.DEFINE_bool("async_checkpointing", True, "", flag_values=values)
+    with pytest.raises(flags.Error) as e:
+        values(["prog", "--async_checkpointing=maybe"])
+    assert flag_error(e.value) == "flag --async_checkpointing=maybe: a boolean flag takes true or false (also t/f, 1/0)"
 
 
 def test_unknown_layer_argument_and_unknown_layer():
@@ -322,6 +358,10 @@ def test_absl_entry_points_answer_stray_arguments_bad_flags_and_missing_variants
          ["unexpected argument 'foo': this command takes only --flags"]),
         ("experiments.train", ["--config", "experiments/configs/lru.py", "--workdir", str(run)],
          ["--config experiments/configs/lru.py names no variant", "one of: listops, listops_smoke, text"]),
+        ("experiments.train", ["--workdir", str(run)], ["--config is required", "python -m experiments.configs"]),
+        ("experiments.train", ["--config", "experiments/configs/lru.py:listops_smoke", "--workdir", str(run),
+                               "--config.train.async_checkpointing=maybe"],
+         ["flag --config.train.async_checkpointing=maybe: a boolean flag takes true or false"]),
         ("experiments.evaluate", ["--checkpoint", "bogus"], [f"--checkpoint=bogus: {REPO / 'bogus'} does not exist"]),
         ("experiments.evaluate", ["--workdir", str(run), "stray"], ["unexpected argument 'stray'"]),
         ("experiments.evaluate", ["--workdir", str(run), "--split", "dev"],

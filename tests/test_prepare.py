@@ -114,12 +114,22 @@ def test_majority_class_accuracy_uses_train_labels(tmp_path):
     assert ds.majority_class_accuracy("test") == 0.0
 
 
-def test_missing_release_dataset_prints_prepare_command(tmp_path):
+@pytest.mark.parametrize("task, name", [("listops", "listops-release"), ("retrieval", "retrieval-release-bytes-4000"),
+                                        ("pathfinder", "pathfinder32-hard-release-seed0-real"),
+                                        ("pathx", "pathx-hard-release-seed0-real")])
+def test_missing_release_dataset_says_release_dir_is_unset_and_prints_prepare_command(tmp_path, task, name):
+    """The unset option comes first (it was reported as a missing cache folder; fresh-clone review)."""
     with pytest.raises(DataError) as error:
-        lra.get_dataset("listops", source="release", data_dir=tmp_path)
-    assert f"python -m lra.prepare listops --release-dir PATH/TO/lra_release/listops-1000 --data-dir {tmp_path}" in str(
-        error.value
-    )
+        lra.get_dataset(task, source="release", data_dir=tmp_path)
+    message = str(error.value)
+    assert message.startswith(f"config.data.release_dir (release_dir=) is not set and {tmp_path} has no prepared "
+                              f"{name}: ")
+    assert f"python -m lra.prepare {task} --release-dir PATH/TO/lra_release" in message
+    assert "or set --config.data.release_dir" in message
+    if task == "listops":
+        assert f"--release-dir PATH/TO/lra_release/listops-1000 --data-dir {tmp_path}" in message
+    with pytest.raises(DataError, match=f"^{tmp_path / name} does not exist: "):  # a release_dir without the files
+        lra.get_dataset(task, source="release", release_dir=tmp_path / "absent", data_dir=tmp_path)
 
 
 def test_generated_dataset_prepares_on_first_use_with_eos(tmp_path):
