@@ -323,6 +323,25 @@ def test_changing_num_steps_of_a_run_is_refused_with_the_reason(tmp_path):
     runlog.check_config(tmp_path, config.to_dict())  # the same config (the data record is not compared)
     with pytest.raises(runlog.RunDirError, match="learning-rate schedule"):
         runlog.check_config(tmp_path, smoke_config(**{"train.num_steps": 6000}).to_dict())
+    with pytest.raises(runlog.RunDirError) as e:  # many keys: the first 8 named, the rest counted
+        runlog.check_config(tmp_path, smoke_config(**{f"optim.{k}": 0.5 for k in ("lr", "b1", "b2", "eps",
+                                                      "weight_decay", "grad_clip", "recurrent_lr_factor",
+                                                      "final_lr_factor")}, seed=7, **{"train.log_every": 7, "train.eval_every": 7}).to_dict())
+    assert "optim.b1: 0.9 -> 0.5" in str(e.value) and ", ... and 2 more)." in str(e.value)  # 10 keys differ
+
+
+def test_rerunning_a_workdir_with_another_family_says_so_in_one_line(tmp_path):
+    """It listed ~30 differing keys and the num_steps paragraph (fresh-clone review)."""
+    from experiments.configs import s5
+
+    (tmp_path / "config.json").write_text(json.dumps(smoke_config().to_dict()))
+    other = s5.get_config("listops_smoke")
+    other.train.num_steps += 1
+    n_other = len(runlog._config_changes(json.loads(json.dumps(smoke_config().to_dict())), other.to_dict())) - 1
+    with pytest.raises(runlog.RunDirError) as e:
+        runlog.check_config(tmp_path, other.to_dict())
+    assert str(e.value) == (f"{tmp_path} holds a run of another model family (model.layer 'lru', this config 's5'; "
+                            f"{n_other} other config keys differ too). Start this run in a new --workdir.")
 
 
 def test_progress_line_has_elapsed_and_eta_and_long_evaluations_report():
