@@ -371,7 +371,8 @@ def test_config_file_and_variant_errors(tmp_path, spec, needle):
 
 
 def test_absl_entry_points_answer_stray_arguments_bad_flags_and_missing_variants_in_one_line(tmp_path):
-    run = tmp_path / "run"
+    run, afile = tmp_path / "run", tmp_path / "afile"
+    afile.write_text("")
     cases = [  # (module, argv, needles); none of these imports jax
         ("experiments.train", ["foo", "--config", "experiments/configs/lru.py:listops_smoke", "--workdir", str(run)],
          ["unexpected argument 'foo': this command takes only --flags"]),
@@ -386,6 +387,7 @@ def test_absl_entry_points_answer_stray_arguments_bad_flags_and_missing_variants
         ("experiments.evaluate", ["--workdir", str(run), "--split", "dev"],
          ["flag --split=dev: value should be one of <train|val|test>"]),
         ("experiments.evaluate", ["--workdir", str(run)], [f"--workdir {run} does not exist"]),
+        ("experiments.evaluate", ["--workdir", str(afile)], [f"--workdir {afile} is a file, not a run directory"]),
     ]
     for module, argv, needles in cases:
         assert_user_error(cli(*argv, module=module), *needles)
