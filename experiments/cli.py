@@ -1,6 +1,7 @@
 """What the absl entry points (experiments/train.py, experiments/evaluate.py) share: user errors as one line.
 
   fail(message)          prints `error: <message>` on stderr and exits with USER_ERROR (2), or the code given
+  config_yaml(config)    a config as YAML for people (tuples as lists, not `!!python/tuple`)
   parse_absl_flags(argv) absl's FLAGS(argv), but a bad flag value or a stray positional argument is one `error:`
                          line and exit 2 (absl would print FATAL or the whole --help and exit 1)
 
@@ -19,6 +20,18 @@ USER_ERROR = 2
 def fail(message: str, code: int = USER_ERROR):
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def config_yaml(config) -> str:
+    """A ConfigDict as YAML, tuples as plain lists (str(config) is yaml.dump, which writes a tuple as
+    `!!python/tuple []`); the form --dry-run prints."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(tuple, lambda dumper, value: dumper.represent_list(value))
+    return yaml.dump(config.to_dict(), Dumper=Dumper)
 
 
 def flag_error(e: Exception) -> str:

@@ -101,11 +101,13 @@ def check_config(workdir: Path, config_dict: dict) -> None:
     if not changed:
         return
     flat_old, flat_new = _flatten_dict(old), _flatten_dict(json.loads(json.dumps(config_dict)))
-    if "model.layer" in changed:  # another family: its ~30 differing keys (layer_args, optim, ...) say nothing more
+    old_layer, new_layer = flat_old.get("model.layer"), flat_new.get("model.layer")
+    if old_layer != new_layer and None not in (old_layer, new_layer):
+        # Another family: its ~30 differing keys (layer_args, optim, ...) would say nothing more.
         others = len(changed) - 1
-        raise RunDirError(f"{workdir} holds a run of another model family (model.layer {flat_old.get('model.layer')!r}"
-                          f", this config {flat_new.get('model.layer')!r}; {others} other config key"
-                          f"{'' if others == 1 else 's'} differ too). Start this run in a new --workdir.")
+        raise RunDirError(f"{workdir} holds a run of another model family (model.layer {old_layer!r}, this config "
+                          f"{new_layer!r}; other config keys that differ: {others}). Start this run in a new "
+                          "--workdir.")
     shown = ", ".join(f"{k}: {flat_old.get(k)!r} -> {flat_new.get(k)!r}" for k in changed[:SHOW_CHANGES])
     more = f", ... and {len(changed) - SHOW_CHANGES} more" if len(changed) > SHOW_CHANGES else ""
     why = ""

@@ -18,7 +18,7 @@ from pathlib import Path
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments.cli import USER_ERROR, fail, flag_error, no_positional
+from experiments.cli import USER_ERROR, config_yaml, fail, flag_error, no_positional
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "experiments/configs/<family>.py:<variant>", lock_config=True)
@@ -96,7 +96,7 @@ def dry_run(config, workdir: str | None) -> None:
     import lra
 
     validation.check_config(config)
-    print(config)
+    print(config_yaml(config), end="")
     try:
         data_root = lra.build.resolve_data_dir(config.data.get("data_dir"))
     except lra.DataError as e:

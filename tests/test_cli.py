@@ -341,7 +341,7 @@ def test_rerunning_a_workdir_with_another_family_says_so_in_one_line(tmp_path):
     with pytest.raises(runlog.RunDirError) as e:
         runlog.check_config(tmp_path, other.to_dict())
     assert str(e.value) == (f"{tmp_path} holds a run of another model family (model.layer 'lru', this config 's5'; "
-                            f"{n_other} other config keys differ too). Start this run in a new --workdir.")
+                            f"other config keys that differ: {n_other}). Start this run in a new --workdir.")
 
 
 def test_progress_line_has_elapsed_and_eta_and_long_evaluations_report():
@@ -436,6 +436,7 @@ def test_list_configs_and_dry_run(tmp_path):
     proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--dry-run", "--config.optim.lr=0.002")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "lr: 0.002" in proc.stdout and "config is valid" in proc.stdout
+    assert "  bucket_boundaries: []\n" in proc.stdout and "!!python" not in proc.stdout  # tuples as plain lists
     proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--dry-run", "--config.optim.lr=-1")
     assert_user_error(proc, "config.optim.lr=-1.0")
     (tmp_path / "config.json").write_text(json.dumps({"seed": 1}))
