@@ -429,6 +429,18 @@ def test_a_second_trainer_on_a_workdir_in_use_is_refused(tmp_path):
     assert not (tmp_path / "config.json").exists()
 
 
+def test_the_config_listing_gives_each_title_whole(capsys):
+    """The transformer's title wraps in its docstring and was cut after 'Efficient' (fresh-clone review)."""
+    import importlib
+
+    assert importlib.import_module("experiments.configs.__main__").main() == 0
+    titles = {line.split()[0]: line.split("  ", 1)[1] for line in capsys.readouterr().out.splitlines()
+              if line.startswith("experiments/configs/") or line.startswith(str(REPO))}
+    assert len(titles) >= 7 and all(title.endswith(".") for title in titles.values()), titles
+    transformer = next(title for path, title in titles.items() if path.endswith("transformer.py"))
+    assert '"Long Range Arena: A Benchmark for Efficient Transformers"), at the LRA code' in transformer
+
+
 def test_list_configs_and_dry_run(tmp_path):
     listing = cli(module="experiments.configs")
     assert listing.returncode == 0 and "experiments/configs/lru.py" in listing.stdout
