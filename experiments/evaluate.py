@@ -53,6 +53,9 @@ def resolve_checkpoint(workdir: str | None, checkpoint: str) -> tuple[Path, str]
 
 def check_run_dir(workdir: Path) -> Path:
     """workdir, if it is a run directory (it holds config.json); else EvaluationError saying what it is."""
+    if workdir.exists() and not workdir.is_dir():
+        raise EvaluationError(f"--workdir {workdir} is a file, not a run directory (give the folder that train "
+                              "wrote, the one holding config.json)")
     if not workdir.is_dir():
         raise EvaluationError(f"--workdir {workdir} does not exist (give the run directory that train wrote)")
     if not (workdir / "config.json").is_file():

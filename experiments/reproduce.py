@@ -178,7 +178,14 @@ def expand(suite: dict, name: str, seeds: int | None = None) -> list[Run]:
 
 
 def select(runs: list[Run], models=None, tasks=None) -> list[Run]:
-    """Filter by --models (family or family:option) and --tasks."""
+    """Filter by --models (family or family:option) and --tasks; ValueError naming a model or task the suite has no
+    run of, with the ones it has."""
+    for flag, asked, has in (("--models", models, [name for r in runs for name in (r.family, r.model)]),
+                             ("--tasks", tasks, [r.task for r in runs])):
+        has = list(dict.fromkeys(has))
+        if unknown := [x for x in asked or () if x not in has]:
+            raise ValueError(f"{flag} {' '.join(unknown)}: this suite has no run of {'it' if len(unknown) == 1 else 'them'}"
+                             f"; its {flag[2:]}: {', '.join(has)}")
     return [r for r in runs if (not models or r.family in models or r.model in models)
             and (not tasks or r.task in tasks)]
 
@@ -391,7 +398,10 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not runs:
-        print("error: no run matches --models/--tasks in this suite", file=sys.stderr)
+        together = (f" is of --models {' '.join(args.models)} on --tasks {' '.join(args.tasks)} (each exists, not "
+                    "together; --dry-run without them lists the suite's runs)" if args.models and args.tasks else
+                    " (it has no entries)")
+        print(f"error: no run of suite {suite_name}{together}", file=sys.stderr)
         return 2
     runs_dir = Path(args.runs_dir or REPO / "runs" / suite_name).absolute()
 

@@ -101,15 +101,26 @@ def check_config(workdir: Path, config_dict: dict) -> None:
     if not changed:
         return
     flat_old, flat_new = _flatten_dict(old), _flatten_dict(json.loads(json.dumps(config_dict)))
-    detail = ", ".join(f"{k}: {flat_old.get(k)!r} -> {flat_new.get(k)!r}" for k in changed)
+    old_layer, new_layer = flat_old.get("model.layer"), flat_new.get("model.layer")
+    if old_layer != new_layer and None not in (old_layer, new_layer):
+        # Another family: its ~30 differing keys (layer_args, optim, ...) would say nothing more.
+        others = len(changed) - 1
+        raise RunDirError(f"{workdir} holds a run of another model family (model.layer {old_layer!r}, this config "
+                          f"{new_layer!r}; other config keys that differ: {others}). Start this run in a new "
+                          "--workdir.")
+    shown = ", ".join(f"{k}: {flat_old.get(k)!r} -> {flat_new.get(k)!r}" for k in changed[:SHOW_CHANGES])
+    more = f", ... and {len(changed) - SHOW_CHANGES} more" if len(changed) > SHOW_CHANGES else ""
     why = ""
     if "train.num_steps" in changed:
         why = (" Extending (or shortening) a run is refused: the learning-rate schedule (warmup, then cosine decay "
                "to optim.final_lr_factor * lr at train.num_steps) was laid out for the old num_steps, and the "
                "steps already taken followed it, so the longer run would match neither schedule. Train the new "
                "length in a new --workdir.")
-    raise RunDirError(f"{workdir} holds a run with another config ({detail})." + (why or (
+    raise RunDirError(f"{workdir} holds a run with another config ({shown}{more})." + (why or (
         " Resume it with the same config, or start the new run in a new --workdir.")))
+
+
+SHOW_CHANGES = 8  # differing config keys named in the error (the rest are counted)
 
 
 def finished_results(workdir: Path, num_steps: int) -> dict | None:

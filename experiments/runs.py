@@ -107,6 +107,9 @@ def read_run(run_dir) -> RunInfo:
 def find_runs(runs_dir) -> list[RunInfo]:
     """Every run directory under runs_dir (one holding run.json or config.json), sorted by path."""
     runs_dir = Path(runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise FileNotFoundError(f"{runs_dir} is a file, not a runs directory (give the folder that holds the run "
+                                "directories, e.g. runs/)")
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"runs directory {runs_dir} does not exist")
     dirs = {p.parent for name in (RUN_FILE, "config.json") for p in runs_dir.rglob(name)

@@ -18,7 +18,7 @@ from pathlib import Path
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments.cli import USER_ERROR, fail, no_positional
+from experiments.cli import USER_ERROR, config_yaml, fail, flag_error, no_positional
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "experiments/configs/<family>.py:<variant>", lock_config=True)
@@ -82,8 +82,10 @@ def parse_flags(argv):
     try:
         rest = FLAGS(argv)
     except (AttributeError, KeyError, ValueError, flags.Error) as e:
-        message = unknown_override(load_config(specs[-1]), argv) if specs else None
-        fail(message or str(e))
+        if not specs:  # absl's "flag --config=None: Flag --config must have a value other than None."
+            fail("--config is required: a config file and variant, e.g. --config experiments/configs/lru.py:"
+                 "listops_smoke (`python -m experiments.configs` lists the config files and their variants)")
+        fail(unknown_override(load_config(specs[-1]), argv) or flag_error(e))
     return no_positional(rest)
 
 
@@ -94,7 +96,7 @@ def dry_run(config, workdir: str | None) -> None:
     import lra
 
     validation.check_config(config)
-    print(config)
+    print(config_yaml(config), end="")
     try:
         data_root = lra.build.resolve_data_dir(config.data.get("data_dir"))
     except lra.DataError as e:

@@ -1,8 +1,10 @@
 """Checks of a whole config before anything is built or written: one ConfigError naming the key and the fix.
 
-  check_config(config)   train counts and intervals, optimiser values, model sizes, and the sequence layer's
-                         arguments (the layer is built and called abstractly, so every family is checked by its
-                         own constructor, without per-family code here)
+  check_config(config)   train counts and intervals, optimiser values, model sizes, the data section (task and
+                         the task's options, by lra's own make_options: errors name config.data.<key>), and the
+                         sequence layer's arguments (the layer is built and called abstractly, so every family is
+                         checked by its own constructor, without per-family code here; scan_method is checked by
+                         key, since S4D's conv mode never calls the scan)
 
 Decisions (documented in README.md, "Exit codes and errors"):
 - Every count or interval in `train` is an integer >= 1 (keep_checkpoints=0 would leave nothing to resume from).
@@ -180,6 +182,37 @@ def check_layer_arg_values(layer: str, args: dict) -> None:
             _require(ok(value), f"model.layer_args.{key}", value, need)
 
 
+def check_scan_method(layer: str, args: dict) -> None:
+    """layer_args.scan_method (every recurrent family passes it to scan.linear_recurrence as `method`) is one of
+    scan.METHODS. Checked by key, not only when the layer calls the scan: S4D's default conv mode never does, and
+    would silently ignore a typo."""
+    import scan
+
+    if "scan_method" in args:
+        _require(args["scan_method"] in scan.METHODS, "model.layer_args.scan_method", args["scan_method"],
+                 f"one of {', '.join(scan.METHODS)} (scan.linear_recurrence's method; auto picks per length)")
+
+
+def check_data(data) -> None:
+    """config.data: a known task and options its make_options accepts (lra's DataError, with the key named).
+    Checks values only (no files, no data dir): a missing dataset is reported when training loads it."""
+    import lra
+
+    options = data.to_dict()
+    task = options.pop("task", None)
+    options.pop("data_dir", None)
+    if task not in lra.TASKS:
+        raise ConfigError(f"config.data.task={task!r}: not a task; choose one of {', '.join(lra.TASKS)} "
+                          "(set --config.data.task=<task>, or use the <task> variant of the config file)")
+    try:
+        lra.TASKS[task].make_options(**options)
+    except lra.DataError as e:
+        key = f"config.data.{e.option}" if e.option else "config.data"
+        value = f"={options[e.option]!r}" if e.option in options else ""
+        raise ConfigError(f"{key}{value}: {e}" + (f"; set --config.data.{e.option}=<value>" if e.option else "")) \
+            from None
+
+
 def check_layer(model, length: int = 16, batch: int = 2) -> None:
     """Build config.model's sequence layer and call it on a (batch, length, d_model) input, abstractly.
 
@@ -198,6 +231,7 @@ def check_layer(model, length: int = 16, batch: int = 2) -> None:
     layer_cls, args = models.LAYERS[model.layer], model.layer_args.to_dict()
     check_layer_arg_names(model.layer, args)
     check_layer_arg_values(model.layer, args)
+    check_scan_method(model.layer, args)
 
     def build_and_call():
         layer = layer_cls(model.d_model, **args, rngs=nnx.Rngs(0))
@@ -219,4 +253,5 @@ def check_config(config) -> None:
     check_train(config.train)
     check_optim(config.optim, config.train.num_steps)
     check_model_sizes(config.model)
+    check_data(config.data)
     check_layer(config.model)

@@ -9,7 +9,9 @@ The name encodes what changes the arrays, not where the input came from (a relea
 manifest records that in its options. A prepared folder whose recorded source differs from the one asked for
 (`source_mismatch`) is an error, not "already prepared" and not a silent rebuild: the message names both and
 gives the --force command that rebuilds it from the new source (a rebuild would replace data that existing runs
-recorded, so it is the user's call), or says to use another data dir to keep both.
+recorded, so it is the user's call), or says to use another data dir to keep both. The same holds for a source
+file whose content changed since preparation (its sha256 differs from the one the manifest recorded): a second
+prepare reports it with the --force command instead of "already prepared".
 """
 
 from __future__ import annotations
@@ -103,6 +105,11 @@ def prepare(task: str, options: dict[str, Any], data_dir: str | os.PathLike | No
             raise DataError(corruption_message(target, problems, rebuild))
         if mismatch := source_mismatch(target, manifest, options, rebuild):
             raise DataError(mismatch)
+        if changed := cache.changed_sources(target, manifest):
+            raise DataError(f"{target} was prepared from {', '.join(changed)}, which changed since (its sha256 "
+                            f"differs from the one the manifest recorded).\nrebuild it from the current file"
+                            f"{'s' if len(changed) > 1 else ''} (replaces it) with:\n  {rebuild}\n"
+                            "or keep both by preparing into another data dir (--data-dir DIR)")
         log(f"already prepared and verified: {target} (use --force to rebuild)")
         return target
     root.mkdir(parents=True, exist_ok=True)

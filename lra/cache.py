@@ -187,8 +187,9 @@ def write_dataset(out_dir: Path, splits: dict[str, dict[str, np.ndarray]], manif
     return manifest
 
 
-def read_manifest(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """(manifest, None), or (None, why it cannot be used)."""
+def read_manifest(folder: Path, *, any_version: bool = False) -> tuple[dict[str, Any] | None, str | None]:
+    """(manifest, None), or (None, why it cannot be used). any_version: accept another format version's manifest
+    (to read what an older prepare recorded, e.g. its prepare command)."""
     path = folder / MANIFEST
     try:
         with open(path, encoding="utf-8") as f:
@@ -200,7 +201,7 @@ def read_manifest(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
     if not isinstance(manifest, dict):
         return None, f"{path} is not a manifest"
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION and not any_version:
         return None, (f"{path}: cache format version {version}, this code reads version {FORMAT_VERSION} "
                       f"(an older prepare made it)")
     return manifest, None
@@ -208,11 +209,23 @@ def read_manifest(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
 
 def is_old_format(folder: Path) -> bool:
     """True if folder holds a readable manifest written by another cache format version."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and manifest.get("format_version") != FORMAT_VERSION
+    manifest, _ = read_manifest(folder, any_version=True)
+    return manifest is not None and manifest.get("format_version") != FORMAT_VERSION
+
+
+def changed_sources(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """The recorded source files (manifest "sources": path and sha256 at preparation) whose content now differs.
+
+    A relative path lives inside the dataset folder. A source that no longer exists is not a change: the
+    prepared arrays stay usable after the release files are deleted or moved.
+    """
+    changed = []
+    for record in (manifest.get("sources") or {}).values():
+        path = Path(record["path"])
+        path = path if path.is_absolute() else folder / path
+        if path.is_file() and sha256(path) != record["sha256"]:
+            changed.append(str(path))
+    return changed
 
 
 def check_files(folder: Path, manifest: dict[str, Any], *, checksums: bool = True) -> list[str]:

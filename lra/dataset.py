@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
@@ -80,10 +79,7 @@ def load_dataset(folder: str | os.PathLike, *, rebuild: str | None = None) -> Da
 def rebuild_command(folder: Path, manifest: dict[str, Any] | None) -> str:
     """The prepare command that rebuilds folder, from its manifest (even an old-format one) when readable."""
     if manifest is None:
-        try:
-            manifest = json.loads((folder / cache.MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            manifest = None
+        manifest, _ = cache.read_manifest(folder, any_version=True)
     if isinstance(manifest, dict) and "task" in manifest and "prepare_args" in manifest:
         return prepare_command(manifest["task"], manifest["prepare_args"], folder.parent, force=True)
     return "the `python -m lra.prepare ...` command that made it, with --force"
@@ -113,6 +109,11 @@ def get_dataset(task: str, *, data_dir: str | os.PathLike | None = None, **optio
         why = module.can_prepare(options)
         if why is not None:
             command = prepare_command(task, module.command_args(options), root)
+            if options.get("source") == "release" and options.get("release_dir") is None:
+                # The likely mistake is the unset option, not the cache: say that first.
+                raise DataError(f"config.data.release_dir (release_dir=) is not set and {root} has no prepared "
+                                f"{folder.name}: {why}\nprepare it once with:\n  {command}\nor set "
+                                "--config.data.release_dir to the unpacked release (it is then prepared on first use)")
             raise DataError(f"{folder} does not exist: {why}\nprepare it with:\n  {command}")
         prepare(task, options, root, log=log)
     rebuild = prepare_command(task, module.command_args(options), root, force=True)

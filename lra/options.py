@@ -20,7 +20,7 @@ def resolve(task: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[
     unknown = [key for key in given if key not in defaults]
     if unknown:
         raise DataError(f"unknown {task} option(s) {', '.join(map(repr, unknown))}; "
-                        f"valid options: {', '.join(defaults)}")
+                        f"valid options: {', '.join(defaults)}", option=unknown[0])
     return {**defaults, **given}
 
 
@@ -28,7 +28,8 @@ def choice(task: str, name: str, value: Any, choices: Iterable[Any]) -> Any:
     """value if it is one of choices, else DataError naming the option and the choices."""
     choices = tuple(choices)
     if value not in choices:
-        raise DataError(f"unknown {task} {name} {value!r}; choose one of {', '.join(map(repr, choices))}")
+        raise DataError(f"unknown {task} {name} {value!r}; choose one of {', '.join(map(repr, choices))}",
+                        option=name)
     return value
 
 
@@ -36,7 +37,7 @@ def integer(task: str, name: str, value: Any, minimum: int = 0) -> int:
     """value as int if it is an integer >= minimum (bools rejected), else DataError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         bound = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
-        raise DataError(f"{task} option {name} must be {bound}, got {value!r}")
+        raise DataError(f"{task} option {name} must be {bound}, got {value!r}", option=name)
     return int(value)
 
 
@@ -44,7 +45,7 @@ def flag(task: str, name: str, value: Any) -> bool:
     """value if it is a bool (0/1 accepted), else DataError."""
     if isinstance(value, (bool, np.bool_)) or value in (0, 1):
         return bool(value)
-    raise DataError(f"{task} option {name} must be True or False, got {value!r}")
+    raise DataError(f"{task} option {name} must be True or False, got {value!r}", option=name)
 
 
 def folder(value: str | os.PathLike | None) -> str | None:

@@ -10,9 +10,11 @@ Images are grey PNGs in the LRA release layout, written identically by the offli
 difficulty: easy = curv_baseline (contour length 6), intermediate = curv_contour_length_9, hard =
 curv_contour_length_14 (LRA's choice, the default). A metadata line whose file is missing, an empty PNG (the
 release has one: pathfinder32/curv_baseline/imgs/0/sample_172.png) and a PNG that cannot be decoded are skipped
-and counted (manifest task_info.skipped, and the prepare log). A PNG of the wrong size is a DataError naming the
-file: it means the folder is not the resolution asked for. A malformed metadata line is a DataError naming the
-file and line.
+and counted (manifest task_info.skipped, and one prepare log line; the undecodable files are listed in
+task_info.unreadable_files). A second metadata line for an image already listed is dropped with one warning. A
+PNG of the wrong size is a DataError naming the file: it means the folder is not the resolution asked for; so is
+a PNG that is not 8-bit greyscale (16-bit, colour). A malformed metadata line is a DataError naming the file and
+line.
 
 Split: 80/10/10 of the readable images by a permutation seeded with `seed` (S4's convention: LRA's own code split
 in file order), recorded in the manifest (counts, seed, sha256 of each split's file list). Each image is flattened
@@ -77,11 +79,20 @@ def _metadata_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda f: (0, int(f.stem)) if f.stem.isdigit() else (1, f.stem))
 
 
-def read_metadata(folder: str | os.PathLike) -> tuple[list[tuple[Path, int]], dict[str, int]]:
+def read_metadata(folder: str | os.PathLike, log=print) -> tuple[list[tuple[Path, int]], dict[str, int]]:
     """[(png path, label)] of every listed image whose file exists and is not empty, in metadata order, and
-    counts of the skipped ones: {"missing": n, "empty": n}. DataError for a malformed line (file and line)."""
+    counts of the skipped ones: {"missing": n, "empty": n, "duplicate": n}. DataError for a malformed line (file
+    and line).
+
+    A line naming an image already listed (same sub-folder and file) is dropped with one log line giving the
+    count per metadata file: kept, the image would be read twice and could land in train and test at once (the
+    release has no such line; a hand-made folder can). The same image listed with two labels is a DataError
+    naming both lines.
+    """
     folder = Path(folder)
-    entries, skipped = [], {"missing": 0, "empty": 0}
+    entries, skipped = [], {"missing": 0, "empty": 0, "duplicate": 0}
+    first_line: dict[Path, tuple[Path, int, int]] = {}  # image -> (metadata file, line, label) of its first line
+    duplicates: dict[str, int] = {}  # metadata file -> duplicate lines dropped
     files = _metadata_files(folder)
     if not files:
         raise DataError(f"{folder / 'metadata'}: no <j>.npy metadata files")
@@ -104,6 +115,14 @@ def read_metadata(folder: str | os.PathLike) -> tuple[list[tuple[Path, int]], di
             if label not in (0, 1) or float(fields[3]) != label:
                 raise DataError(f"{meta}, line {line_no}: label {fields[3]!r} is not 0 or 1")
             path = folder / fields[0] / fields[1]
+            if path in first_line:
+                where, first_no, first_label = first_line[path]
+                if first_label != label:
+                    raise DataError(f"{meta}, line {line_no}: {fields[0]}/{fields[1]} has label {label}, but "
+                                    f"{where}, line {first_no} gives it label {first_label}; keep one of the lines")
+                duplicates[str(meta)] = duplicates.get(str(meta), 0) + 1
+                continue
+            first_line[path] = (meta, line_no, label)
             try:
                 size = path.stat().st_size
             except FileNotFoundError:
@@ -113,11 +132,20 @@ def read_metadata(folder: str | os.PathLike) -> tuple[list[tuple[Path, int]], di
                 skipped["empty"] += 1
                 continue
             entries.append((path, label))
+    if duplicates:
+        skipped["duplicate"] = sum(duplicates.values())
+        log(f"warning: dropped {skipped['duplicate']} metadata line(s) naming an image already listed (the first "
+            f"line is kept): {', '.join(f'{name} ({n})' for name, n in duplicates.items())}")
     return entries, skipped
 
 
 def read_png(path: Path, resolution: int) -> np.ndarray | None:
-    """uint8 (R, R) grey pixels, or None if the file cannot be decoded. DataError if it is not R x R."""
+    """uint8 (R, R) grey pixels, or None if the file cannot be decoded.
+
+    DataError naming the file if it is not R x R, or not 8-bit greyscale (PIL mode "L", what the release and the
+    generator write; lra_data.md): converting a 16-bit or colour image would silently change its pixels (clip to
+    255, mix channels), and such a file means the folder is not a Pathfinder release.
+    """
     try:
         with Image.open(path) as img:
             img.load()
@@ -125,12 +153,17 @@ def read_png(path: Path, resolution: int) -> np.ndarray | None:
                 raise DataError(f"{path}: image is {img.size[0]}x{img.size[1]}, expected {resolution}x{resolution} "
                                 f"(is --resolution right for this folder?)")
             if img.mode != "L":
-                img = img.convert("L")
+                raise DataError(f"{path}: a PNG of mode {img.mode} ({MODE_NAMES.get(img.mode, 'not 8-bit grey')}); "
+                                "Pathfinder images are 8-bit greyscale (mode L), as in the LRA release. Convert "
+                                "the folder's images to 8-bit grey (e.g. PIL's Image.convert('L')) if that is "
+                                "what you mean")
             return np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return None
 
 
+MODE_NAMES = {"1": "1-bit", "P": "palette colour", "LA": "grey with alpha", "RGB": "colour", "RGBA": "colour with alpha",
+              "I": "32-bit integer", "I;16": "16-bit grey", "I;16B": "16-bit grey", "F": "32-bit float"}
 MIN_IMAGES = 10  # the smallest n whose rounded 80/10/10 split leaves no split empty
 
 
@@ -142,23 +175,22 @@ def split_indices(n: int, seed: int) -> dict[str, np.ndarray]:
     return {split: np.sort(part) for split, part in zip(SPLITS, parts)}
 
 
-def write_split(path: Path, entries: list[tuple[Path, int]], resolution: int, log=print):
+def write_split(path: Path, entries: list[tuple[Path, int]], resolution: int):
     """Decode `entries` into a new uint8 (n, R*R) file at `path`, READ_CHUNK images at a time.
 
-    Returns (inputs opened read-only with mmap_mode='r', labels int32 (n,), number of undecodable PNGs skipped).
+    Returns (inputs opened read-only with mmap_mode='r', labels int32 (n,), the undecodable PNGs skipped).
     When some PNG cannot be decoded the file is rewritten without its row (again chunk by chunk).
     """
     L = resolution * resolution
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(entries), L))
-    labels, row, bad = np.zeros(len(entries), np.int32), 0, 0
+    labels, row, bad = np.zeros(len(entries), np.int32), 0, []
     buf = np.empty((READ_CHUNK, L), np.uint8)
     for start in range(0, len(entries), READ_CHUNK):
         k = 0
         for png, label in entries[start:start + READ_CHUNK]:
             pixels = read_png(png, resolution)
             if pixels is None:
-                bad += 1
-                log(f"skipping {png}: not a readable PNG")
+                bad.append(png)
                 continue
             buf[k] = pixels.reshape(-1)
             labels[row + k] = label
@@ -192,6 +224,17 @@ def pixel_stats(inputs: np.ndarray) -> tuple[float, float]:
     values = np.arange(256, dtype=np.float64)
     mean = float(counts @ values / counts.sum())
     return mean, math.sqrt(float(counts @ (values - mean) ** 2 / counts.sum()))
+
+
+SHOW_UNREADABLE = 5  # unreadable PNGs named in the prepare log (all of them go into the manifest)
+
+
+def unreadable_message(pngs: list[Path], folder: Path) -> str:
+    """One log line for the PNGs that did not decode: the count, the first SHOW_UNREADABLE, where the rest are."""
+    shown = ", ".join(str(png.relative_to(folder)) for png in pngs[:SHOW_UNREADABLE])
+    more = (f" ... and {len(pngs) - SHOW_UNREADABLE} more (all listed in the manifest's task_info.unreadable_files)"
+            if len(pngs) > SHOW_UNREADABLE else "")
+    return f"skipped {len(pngs)} PNG(s) that do not decode, in {folder}: {shown}{more}"
 
 
 def _list_digest(entries: list[tuple[Path, int]], root: Path) -> str:
@@ -285,30 +328,34 @@ def build(options: dict[str, Any], out_dir: Path, log=print) -> dict[str, Any]:
         folder = find_folder(options["release_dir"], R, difficulty)
         log(f"reading {folder}")
         info["release_folder"] = str(folder)
-    entries, skipped = read_metadata(folder)
+    entries, skipped = read_metadata(folder, log)
     if not entries:
         raise DataError(f"{folder}: no readable images listed in metadata/")
     if len(entries) < MIN_IMAGES:
         raise DataError(f"{folder}: {len(entries)} image(s) listed in metadata/, too few for the 80/10/10 split "
                         f"(every split needs one: at least {MIN_IMAGES})")
     parts = split_indices(len(entries), seed)
-    arrays, undecodable, record = {}, 0, {}
+    arrays, undecodable, record = {}, [], {}
     for split in SPLITS:
         split_entries = [entries[i] for i in parts[split]]
-        inputs, labels, bad = write_split(out_dir / f"{split}.inputs.npy", split_entries, R, log)
+        inputs, labels, bad = write_split(out_dir / f"{split}.inputs.npy", split_entries, R)
         undecodable += bad
         arrays[split] = {"inputs": inputs, "labels": labels,
                          "lengths": np.full(len(labels), R * R, np.int32)}
         record[split] = {"n": len(labels), "files_sha256": _list_digest(split_entries, folder)}
-    skipped["unreadable"] = undecodable
+    skipped["unreadable"] = len(undecodable)
+    if undecodable:
+        log(unreadable_message(sorted(undecodable), folder))
     if empty := [split for split in SPLITS if not len(arrays[split]["labels"])]:
         raise DataError(f"{folder}: the {'/'.join(empty)} split(s) got no readable image ({len(entries)} listed, "
-                        f"{undecodable} could not be decoded; see the skipped lines above)")
+                        f"{len(undecodable)} could not be decoded; see the skipped files above)")
     info["skipped"] = skipped
+    if undecodable:
+        info["unreadable_files"] = [str(png.relative_to(folder)) for png in sorted(undecodable)]
     info["split"] = {"method": "seeded permutation of the readable images, 80/10/10", "seed": seed,
                      "fractions": list(SPLIT_FRACTIONS), **record}
     log(f"read {sum(len(a['labels']) for a in arrays.values())} images; skipped {skipped['missing']} missing, "
-        f"{skipped['empty']} empty, {skipped['unreadable']} unreadable")
+        f"{skipped['empty']} empty, {skipped['unreadable']} unreadable, {skipped['duplicate']} duplicate")
     if options["encoding"] == "tokens":
         vocabulary, input_record = list(VOCAB), {"kind": "tokens"}
     else:
@@ -332,7 +379,12 @@ def add_arguments(parser: argparse.ArgumentParser, with_resolution: bool = True)
                         help="contour length 6 / 9 / 14 (default hard, as LRA)")
     parser.add_argument("--encoding", choices=ENCODINGS, default="real",
                         help="tokens: pixels as tokens, vocab 256 (LRA); real: normalised (S4/S5, default)")
-    parser.add_argument("--size", choices=sorted(pathfinder_gen.SIZES), default="small", help="generated size")
+    sizes = pathfinder_gen.SIZES
+    resolutions = RESOLUTIONS if with_resolution else (128,)
+    per_size = "; ".join(f"{size} " + ", ".join(f"{sizes[size][r]:,}" + (f" at {r}" if with_resolution else "")
+                                                  for r in resolutions) for size in sizes)
+    parser.add_argument("--size", choices=sorted(sizes), default="small",
+                        help=f"how many images to generate (default small): {per_size}")
     parser.add_argument("--seed", type=int, default=0, help="generator and split seed (default 0)")
 
 

@@ -424,6 +424,17 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def chunks_phrase(n_images: int, B: int) -> str:
+    """How n_images were drawn in seeded chunks of B (for the log): 'as 1 seeded chunk', 'as 3 seeded chunks of
+    1000', 'as 4 seeded chunks: 3 of 1000 and 1 of 250'."""
+    full, rest = divmod(n_images, B)
+    if full + (rest > 0) == 1:
+        return "as 1 seeded chunk"
+    if not rest:
+        return f"as {full} seeded chunks of {B}"
+    return f"as {full + 1} seeded chunks: {full} of {B} and 1 of {rest}"
+
+
 def generate(root: str | os.PathLike, p: PathfinderParams, n_images: int, seed: int = 0, *,
              difficulty: str = "hard", workers: int | None = None, log: Callable[[str], None] = print) -> Path:
     """Write n_images in the release layout under root; return the difficulty folder.
@@ -467,8 +478,8 @@ def generate(root: str | os.PathLike, p: PathfinderParams, n_images: int, seed: 
                 collect(result)
     assert not waiting
     elapsed = time.perf_counter() - start
-    log(f"generated {n_images} Pathfinder-{p.resolution} images ({difficulty}, labels {counts.tolist()}; "
-        f"{n_chunks} chunk(s) of {B} drawn) in {elapsed:.1f} s with {workers} process(es)")
+    log(f"generated {n_images} Pathfinder-{p.resolution} images ({difficulty}, labels {counts.tolist()}) "
+        f"{chunks_phrase(n_images, B)} in {elapsed:.1f} s with {workers} process{'es' if workers > 1 else ''}")
     return folder
 
 

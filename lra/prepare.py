@@ -14,7 +14,8 @@
 
 The dataset lands in <data dir>/<name>, where the data dir is --data-dir, else $LRA_DATA_DIR, else
 $XDG_CACHE_HOME/lra (default ~/.cache/lra), and the name encodes source and options. Preparation is
-atomic and idempotent (a second run says it is already prepared, unless --force). The name does not encode
+atomic and idempotent (a second run says it is already prepared, unless --force, or unless a source file's
+sha256 no longer matches the manifest: then it is an error giving the --force command). The name does not encode
 where the input came from: a folder prepared from another --release-dir (or --tfds-data-dir) than the one given,
 as its manifest records, is an error (exit 2) that names both and gives the --force command rebuilding it from
 the new one, or says to use another --data-dir to keep both; it is never reported as prepared. Bad or missing
@@ -85,8 +86,14 @@ def verify_folder(target: list[str], parser: argparse.ArgumentParser) -> Path:
 
 def verify(folder: Path) -> int:
     """Full check of a prepared folder: prints OK (status 0) or the problems and the rebuild command (status 1)."""
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder} is a file, not a prepared dataset folder; give the folder that holds "
+                        f"{cache.MANIFEST} (or verify <task> <options>)")
     if not folder.is_dir():
         raise DataError(f"{folder} is not a prepared dataset folder (it does not exist)")
+    if not (folder / cache.MANIFEST).exists():
+        raise DataError(f"{folder} is not a prepared dataset: it has no {cache.MANIFEST}. Give a folder that "
+                        "`python -m lra.prepare <task> ...` made (it prints the folder), or prepare one with it")
     manifest, problems = cache.verify(folder, checksums=True)
     if not problems:
         splits, problems = cache.load_arrays(folder, manifest)

@@ -1,5 +1,8 @@
 """The tasks the data package knows: a plain dict from task name to its module.
 
+  listops (lra/listops.py), text (lra/text.py, IMDB), retrieval (lra/retrieval.py, AAN), image (lra/image.py,
+  CIFAR-10), pathfinder (lra/pathfinder.py, Pathfinder at 32/64/128/256), pathx (lra/pathx.py, Pathfinder at 128)
+
 A task module provides (see lra/listops.py for the reference implementation):
   N_CLASSES, SPLITS
   make_options(**options) -> dict                    its own keyword options (DATA[task] keys in configs/base.py),

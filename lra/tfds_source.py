@@ -9,11 +9,27 @@ the `data` extra (``pip install -e '.[data]'``, tensorflow-cpu). Tests mock tfds
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Iterator, Sequence
+
+from absl import logging as absl_logging
 
 from lra.errors import DataError
 
 EXTRA_HINT = "install the data extra (pip install -e '.[data]', which adds tensorflow-cpu for the tfds builders)"
+
+
+@contextlib.contextmanager
+def tfds_quiet():
+    """Hide tfds's absl log warnings (e.g. "Variant folder ... has no dataset_info.json" when it looks for a
+    dataset that is not there) while it runs: our DataError then says the one thing that matters, in one line.
+    tfds's own download progress is printed, not logged, so a real download still shows it."""
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(verbosity)
 
 
 def data_source(name: str, split: str, data_dir: str | None, rebuild: str) -> Sequence[dict[str, Any]]:
@@ -25,7 +41,8 @@ def data_source(name: str, split: str, data_dir: str | None, rebuild: str) -> Se
     import tensorflow_datasets as tfds  # here, not at module import: tfds takes a second to import
 
     try:
-        return tfds.data_source(name, split=split, data_dir=data_dir, download=True)
+        with tfds_quiet():
+            return tfds.data_source(name, split=split, data_dir=data_dir, download=True)
     except ModuleNotFoundError as e:
         raise DataError(f"tfds needs {e.name!r} to download and prepare {name}: {EXTRA_HINT}, then run:\n"
                         f"  {rebuild}") from None
@@ -44,7 +61,8 @@ def missing(name: str, data_dir: str | None) -> str | None:
     import tensorflow_datasets as tfds
 
     try:
-        tfds.data_source(name, split="train", data_dir=data_dir, download=False)
+        with tfds_quiet():
+            tfds.data_source(name, split="train", data_dir=data_dir, download=False)
     except Exception as e:  # tfds reports an unprepared dataset as NotImplementedError, AssertionError, ...
         where = data_dir or "tfds's default data dir (~/tensorflow_datasets)"
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""

@@ -93,7 +93,6 @@ def test_warmup_equal_to_num_steps_is_allowed():
 @pytest.mark.parametrize("key, value, needle", [
     ("parameterization", "foo", "parameterization must be one of"),
     ("r_min", 0.95, "need 0 <= r_min < r_max <= 1"),
-    ("scan_method", "fast", "method='fast' is not one of"),
 ])
 def test_layer_arguments_are_checked_by_building_the_layer_abstractly(key, value, needle):
     with pytest.raises(validation.ConfigError) as e:
@@ -101,6 +100,43 @@ def test_layer_arguments_are_checked_by_building_the_layer_abstractly(key, value
     message = str(e.value)
     assert message.startswith("config.model.layer_args are not valid for layer 'lru'") and needle in message
     assert f"{key}={value!r}" in message
+
+
+@pytest.mark.parametrize("family", ["lru", "s4d", "s5"])  # s4d's default conv mode never calls the scan
+def test_an_unknown_scan_method_names_its_key_and_the_methods(family):
+    import importlib
+
+    config = importlib.import_module(f"experiments.configs.{family}").get_config("listops_smoke")
+    config.model.layer_args.scan_method = "fast"
+    with pytest.raises(validation.ConfigError) as e:
+        validation.check_config(config)
+    assert str(e.value).startswith("config.model.layer_args.scan_method='fast': must be one of auto, sequential, "
+                                   "associative, chunked")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("task", "foo", "config.data.task='foo': not a task; choose one of listops, text, retrieval, image, pathfinder"),
+    ("source", "foo", "config.data.source='foo': unknown ListOps source 'foo'; choose one of 'generated', 'release'"),
+    ("size", "huge", "config.data.size='huge': unknown ListOps size 'huge'; choose one of 'full', 'small'"),
+    ("seed", -1, "config.data.seed=-1: ListOps option seed must be a non-negative integer"),
+])
+def test_data_options_are_checked_with_the_config_naming_the_key(key, value, message):
+    """They were lra's messages without the config key, and only once training loaded data (fresh-clone review)."""
+    with pytest.raises(validation.ConfigError) as e:
+        validation.check_config(smoke_config(**{f"data.{key}": value}))
+    assert str(e.value).startswith(message)
+
+
+def test_a_bad_boolean_flag_is_a_sentence_not_a_tuple():
+    from absl import flags
+
+    from experiments.cli import flag_error
+
+    values = flags.FlagValues()
+    flags.DEFINE_bool("async_checkpointing", True, "", flag_values=values)
+    with pytest.raises(flags.Error) as e:
+        values(["prog", "--async_checkpointing=maybe"])
+    assert flag_error(e.value) == "flag --async_checkpointing=maybe: a boolean flag takes true or false (also t/f, 1/0)"
 
 
 def test_unknown_layer_argument_and_unknown_layer():
@@ -287,6 +323,25 @@ def test_changing_num_steps_of_a_run_is_refused_with_the_reason(tmp_path):
     runlog.check_config(tmp_path, config.to_dict())  # the same config (the data record is not compared)
     with pytest.raises(runlog.RunDirError, match="learning-rate schedule"):
         runlog.check_config(tmp_path, smoke_config(**{"train.num_steps": 6000}).to_dict())
+    with pytest.raises(runlog.RunDirError) as e:  # many keys: the first 8 named, the rest counted
+        runlog.check_config(tmp_path, smoke_config(**{f"optim.{k}": 0.5 for k in ("lr", "b1", "b2", "eps",
+                                                      "weight_decay", "grad_clip", "recurrent_lr_factor",
+                                                      "final_lr_factor")}, seed=7, **{"train.log_every": 7, "train.eval_every": 7}).to_dict())
+    assert "optim.b1: 0.9 -> 0.5" in str(e.value) and ", ... and 2 more)." in str(e.value)  # 10 keys differ
+
+
+def test_rerunning_a_workdir_with_another_family_says_so_in_one_line(tmp_path):
+    """It listed ~30 differing keys and the num_steps paragraph (fresh-clone review)."""
+    from experiments.configs import s5
+
+    (tmp_path / "config.json").write_text(json.dumps(smoke_config().to_dict()))
+    other = s5.get_config("listops_smoke")
+    other.train.num_steps += 1
+    n_other = len(runlog._config_changes(json.loads(json.dumps(smoke_config().to_dict())), other.to_dict())) - 1
+    with pytest.raises(runlog.RunDirError) as e:
+        runlog.check_config(tmp_path, other.to_dict())
+    assert str(e.value) == (f"{tmp_path} holds a run of another model family (model.layer 'lru', this config 's5'; "
+                            f"other config keys that differ: {n_other}). Start this run in a new --workdir.")
 
 
 def test_progress_line_has_elapsed_and_eta_and_long_evaluations_report():
@@ -316,17 +371,23 @@ def test_config_file_and_variant_errors(tmp_path, spec, needle):
 
 
 def test_absl_entry_points_answer_stray_arguments_bad_flags_and_missing_variants_in_one_line(tmp_path):
-    run = tmp_path / "run"
+    run, afile = tmp_path / "run", tmp_path / "afile"
+    afile.write_text("")
     cases = [  # (module, argv, needles); none of these imports jax
         ("experiments.train", ["foo", "--config", "experiments/configs/lru.py:listops_smoke", "--workdir", str(run)],
          ["unexpected argument 'foo': this command takes only --flags"]),
         ("experiments.train", ["--config", "experiments/configs/lru.py", "--workdir", str(run)],
          ["--config experiments/configs/lru.py names no variant", "one of: listops, listops_smoke, text"]),
+        ("experiments.train", ["--workdir", str(run)], ["--config is required", "python -m experiments.configs"]),
+        ("experiments.train", ["--config", "experiments/configs/lru.py:listops_smoke", "--workdir", str(run),
+                               "--config.train.async_checkpointing=maybe"],
+         ["flag --config.train.async_checkpointing=maybe: a boolean flag takes true or false"]),
         ("experiments.evaluate", ["--checkpoint", "bogus"], [f"--checkpoint=bogus: {REPO / 'bogus'} does not exist"]),
         ("experiments.evaluate", ["--workdir", str(run), "stray"], ["unexpected argument 'stray'"]),
         ("experiments.evaluate", ["--workdir", str(run), "--split", "dev"],
          ["flag --split=dev: value should be one of <train|val|test>"]),
         ("experiments.evaluate", ["--workdir", str(run)], [f"--workdir {run} does not exist"]),
+        ("experiments.evaluate", ["--workdir", str(afile)], [f"--workdir {afile} is a file, not a run directory"]),
     ]
     for module, argv, needles in cases:
         assert_user_error(cli(*argv, module=module), *needles)
@@ -368,6 +429,18 @@ def test_a_second_trainer_on_a_workdir_in_use_is_refused(tmp_path):
     assert not (tmp_path / "config.json").exists()
 
 
+def test_the_config_listing_gives_each_title_whole(capsys):
+    """The transformer's title wraps in its docstring and was cut after 'Efficient' (fresh-clone review)."""
+    import importlib
+
+    assert importlib.import_module("experiments.configs.__main__").main() == 0
+    titles = {line.split()[0]: line.split("  ", 1)[1] for line in capsys.readouterr().out.splitlines()
+              if line.startswith("experiments/configs/") or line.startswith(str(REPO))}
+    assert len(titles) >= 7 and all(title.endswith(".") for title in titles.values()), titles
+    transformer = next(title for path, title in titles.items() if path.endswith("transformer.py"))
+    assert '"Long Range Arena: A Benchmark for Efficient Transformers"), at the LRA code' in transformer
+
+
 def test_list_configs_and_dry_run(tmp_path):
     listing = cli(module="experiments.configs")
     assert listing.returncode == 0 and "experiments/configs/lru.py" in listing.stdout
@@ -375,6 +448,7 @@ def test_list_configs_and_dry_run(tmp_path):
     proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--dry-run", "--config.optim.lr=0.002")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "lr: 0.002" in proc.stdout and "config is valid" in proc.stdout
+    assert "  bucket_boundaries: []\n" in proc.stdout and "!!python" not in proc.stdout  # tuples as plain lists
     proc = cli("--config", "experiments/configs/lru.py:listops_smoke", "--dry-run", "--config.optim.lr=-1")
     assert_user_error(proc, "config.optim.lr=-1.0")
     (tmp_path / "config.json").write_text(json.dumps({"seed": 1}))

@@ -3,6 +3,7 @@ reader on fixtures written in the real layout, the split, both encodings, and th
 import dataclasses
 import importlib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -105,6 +106,14 @@ def test_generate_writes_the_release_layout(tmp_path):
     assert not list(folder.glob("metadata/.*"))  # no temporary files left
 
 
+@pytest.mark.parametrize("n, B, phrase", [(250, 1000, "as 1 seeded chunk"), (1000, 1000, "as 1 seeded chunk"),
+                                          (3000, 1000, "as 3 seeded chunks of 1000"),
+                                          (53, 50, "as 2 seeded chunks: 1 of 50 and 1 of 3")])
+def test_the_generate_log_says_how_the_images_were_chunked(n, B, phrase):
+    """Was '1 chunk(s) of 1000 drawn' for 250 images (fresh-clone review)."""
+    assert pathfinder_gen.chunks_phrase(n, B) == phrase
+
+
 # ---------------------------------------------------------------------------------------------
 # Reader on fixtures in the release layout
 # ---------------------------------------------------------------------------------------------
@@ -133,15 +142,22 @@ def test_reader_skips_and_counts_empty_missing_and_undecodable_pngs(tmp_path):
     folder, _ = write_release(tmp_path)
     (folder / "imgs" / "0" / "sample_3.png").write_bytes(b"")  # like the release's curv_baseline sample_172.png
     (folder / "imgs" / "1" / "sample_4.png").write_bytes(b"\x89PNG not really")  # not decodable
+    label = (folder / "metadata" / "0.npy").read_text().splitlines()[5].split()[3]
     with open(folder / "metadata" / "1.npy", "a") as f:
         f.write("imgs/1 sample_99.png 99 1 1.0 14 4 2 0.5 1 1\n")  # points to a missing file
-    entries, skipped = pathfinder.read_metadata(folder)
-    assert skipped == {"missing": 1, "empty": 1} and len(entries) == 19
+        f.write(f"imgs/0 sample_5.png 5 {label} 1.0 14 4 2 0.5 1 1\n")  # lists an image a second time
+    logged = []
+    entries, skipped = pathfinder.read_metadata(folder, logged.append)
+    assert skipped == {"missing": 1, "empty": 1, "duplicate": 1} and len(entries) == 19
+    assert len(logged) == 1 and "dropped 1 metadata line(s)" in logged[0] and "1.npy (1)" in logged[0]
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    built = pathfinder.build(pathfinder.make_options(source="release", release_dir=tmp_path), out_dir,
-                             log=lambda s: None)
-    assert built["info"]["skipped"] == {"missing": 1, "empty": 1, "unreadable": 1}
+    logged.clear()
+    built = pathfinder.build(pathfinder.make_options(source="release", release_dir=tmp_path), out_dir, logged.append)
+    assert built["info"]["skipped"] == {"missing": 1, "empty": 1, "duplicate": 1, "unreadable": 1}
+    assert built["info"]["unreadable_files"] == ["imgs/1/sample_4.png"]
+    assert [line for line in logged if "do not decode" in line] == [
+        f"skipped 1 PNG(s) that do not decode, in {folder.resolve()}: imgs/1/sample_4.png"]
     sizes = {split: len(a["labels"]) for split, a in built["arrays"].items()}
     assert sum(sizes.values()) == 18
     for arrays in built["arrays"].values():
@@ -172,13 +188,28 @@ def test_pixel_stats_are_exact_and_two_pass():
     np.testing.assert_allclose([mean, std], [x.astype(np.float64).mean(), x.astype(np.float64).std()], rtol=1e-12)
 
 
-def test_reader_rejects_a_png_of_the_wrong_size_naming_it(tmp_path):
+def test_unreadable_pngs_are_one_log_line_naming_the_first_few():
+    """Was one line per file, which floods the output on a damaged release (fresh-clone review)."""
+    folder = pathfinder.Path("/r")
+    pngs = [folder / "imgs" / "0" / f"sample_{i}.png" for i in range(8)]
+    message = pathfinder.unreadable_message(pngs, folder)
+    assert message.startswith("skipped 8 PNG(s) that do not decode, in /r: imgs/0/sample_0.png, ")
+    assert "sample_4.png ... and 3 more (all listed in the manifest's task_info.unreadable_files)" in message
+    assert "sample_5" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("pixels, complaint", [
+    (np.zeros((64, 64), np.uint8), "image is 64x64, expected 32x32"),
+    (np.full((32, 32), 40_000, np.uint16), "a PNG of mode I;16 (16-bit grey); Pathfinder images are 8-bit greyscale"),
+    (np.zeros((32, 32, 3), np.uint8), "a PNG of mode RGB (colour); Pathfinder images are 8-bit greyscale"),
+])
+def test_reader_rejects_a_png_of_the_wrong_size_or_kind_naming_it(tmp_path, pixels, complaint):
+    """16-bit PNGs were silently clipped to 255 and colour ones greyed (fresh-clone review)."""
     folder, _ = write_release(tmp_path)
-    bad = folder / "imgs" / "1" / "sample_2.png"
-    Image.fromarray(np.zeros((64, 64), np.uint8)).save(bad)
+    Image.fromarray(pixels).save(folder / "imgs" / "1" / "sample_2.png")
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    with pytest.raises(DataError, match="sample_2.png: image is 64x64, expected 32x32"):
+    with pytest.raises(DataError, match=re.escape(f"sample_2.png: {complaint}")):
         pathfinder.build(pathfinder.make_options(source="release", release_dir=tmp_path), out_dir, log=lambda s: None)
 
 
@@ -187,6 +218,16 @@ def test_reader_rejects_a_malformed_metadata_line_naming_file_and_line(tmp_path)
     with open(folder / "metadata" / "0.npy", "a") as f:
         f.write("imgs/0 sample_1.png 1 yes\n")
     with pytest.raises(DataError, match=r"0\.npy, line 11: label 'yes'"):
+        pathfinder.read_metadata(folder)
+
+
+def test_one_image_listed_with_two_labels_names_both_lines(tmp_path):
+    folder, _ = write_release(tmp_path)
+    label = int((folder / "metadata" / "0.npy").read_text().splitlines()[1].split()[3])
+    with open(folder / "metadata" / "1.npy", "a") as f:
+        f.write(f"imgs/0 sample_1.png 1 {1 - label}\n")
+    with pytest.raises(DataError, match=rf"1\.npy, line 11: imgs/0/sample_1.png has label {1 - label}, but "
+                                        rf".*0\.npy, line 2 gives it label {label}"):
         pathfinder.read_metadata(folder)
 
 
@@ -211,9 +252,9 @@ def test_split_is_seeded_80_10_10_and_disjoint():
 def test_streaming_in_small_chunks_gives_the_same_arrays(tmp_path, monkeypatch):
     folder, _ = write_release(tmp_path)
     entries, _ = pathfinder.read_metadata(folder)
-    big, labels_big, _ = pathfinder.write_split(tmp_path / "a.npy", entries, 32, log=print)
+    big, labels_big, _ = pathfinder.write_split(tmp_path / "a.npy", entries, 32)
     monkeypatch.setattr(pathfinder, "READ_CHUNK", 3)
-    small, labels_small, _ = pathfinder.write_split(tmp_path / "b.npy", entries, 32, log=print)
+    small, labels_small, _ = pathfinder.write_split(tmp_path / "b.npy", entries, 32)
     assert isinstance(small, np.memmap) and small.dtype == np.uint8 and small.shape == (20, 1024)
     assert np.array_equal(big, small) and np.array_equal(labels_big, labels_small)
 

@@ -114,12 +114,22 @@ def test_majority_class_accuracy_uses_train_labels(tmp_path):
     assert ds.majority_class_accuracy("test") == 0.0
 
 
-def test_missing_release_dataset_prints_prepare_command(tmp_path):
+@pytest.mark.parametrize("task, name", [("listops", "listops-release"), ("retrieval", "retrieval-release-bytes-4000"),
+                                        ("pathfinder", "pathfinder32-hard-release-seed0-real"),
+                                        ("pathx", "pathx-hard-release-seed0-real")])
+def test_missing_release_dataset_says_release_dir_is_unset_and_prints_prepare_command(tmp_path, task, name):
+    """The unset option comes first (it was reported as a missing cache folder; fresh-clone review)."""
     with pytest.raises(DataError) as error:
-        lra.get_dataset("listops", source="release", data_dir=tmp_path)
-    assert f"python -m lra.prepare listops --release-dir PATH/TO/lra_release/listops-1000 --data-dir {tmp_path}" in str(
-        error.value
-    )
+        lra.get_dataset(task, source="release", data_dir=tmp_path)
+    message = str(error.value)
+    assert message.startswith(f"config.data.release_dir (release_dir=) is not set and {tmp_path} has no prepared "
+                              f"{name}: ")
+    assert f"python -m lra.prepare {task} --release-dir PATH/TO/lra_release" in message
+    assert "or set --config.data.release_dir" in message
+    if task == "listops":
+        assert f"--release-dir PATH/TO/lra_release/listops-1000 --data-dir {tmp_path}" in message
+    with pytest.raises(DataError, match=f"^{tmp_path / name} does not exist: "):  # a release_dir without the files
+        lra.get_dataset(task, source="release", release_dir=tmp_path / "absent", data_dir=tmp_path)
 
 
 def test_generated_dataset_prepares_on_first_use_with_eos(tmp_path):
@@ -155,9 +165,15 @@ def test_prepare_is_idempotent_and_force_rebuilds(tmp_path):
     stamp = (folder / "manifest.json").stat().st_mtime_ns
     assert build.prepare("listops", options, tmp_path / "data", log=messages.append) == folder
     assert messages[-1].startswith("already prepared") and (folder / "manifest.json").stat().st_mtime_ns == stamp
+    # An edited source file (its sha256 is in the manifest) is reported, not "already prepared", and not rebuilt.
+    with open(tmp_path / "rel" / "basic_val.tsv", "a", encoding="utf-8") as f:
+        f.write("( ( ( [MAX 2 ) 8 ) ] )\t8\r\n")
+    with pytest.raises(DataError, match=r"(?s)basic_val.tsv, which changed since .*--force") as error:
+        build.prepare("listops", options, tmp_path / "data", log=messages.append)
+    assert "basic_train.tsv" not in str(error.value) and (folder / "manifest.json").stat().st_mtime_ns == stamp
     (folder / "val.labels.npy").write_bytes(b"garbage")
     build.prepare("listops", options, tmp_path / "data", force=True, log=quiet)
-    assert lra.load_dataset(folder).splits["val"]["labels"].tolist() == [4, 9]
+    assert lra.load_dataset(folder).splits["val"]["labels"].tolist() == [4, 9, 8]
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["listops-release"]
 
 
@@ -245,9 +261,21 @@ def test_verify_command_finds_every_damage(tmp_path, damage):
         assert "fails its sha256 checksum" in run_cli("verify", str(folder)).stderr
 
 
-def test_verify_of_a_missing_folder_exits_2(tmp_path):
-    result = run_cli("verify", str(tmp_path / "absent"))
-    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+@pytest.mark.parametrize("what, complaint", [
+    ("absent", "is not a prepared dataset folder (it does not exist)"),
+    ("file", "is a file, not a prepared dataset folder"),
+    ("folder", "is not a prepared dataset: it has no manifest.json"),
+])
+def test_verify_of_what_is_not_a_prepared_folder_says_what_it_is(tmp_path, capsys, what, complaint):
+    target = tmp_path / what
+    if what == "file":
+        target.write_text("x")
+    elif what == "folder":
+        target.mkdir()
+        (target / "notes.txt").write_text("x")
+    assert importlib.import_module("lra.prepare").main(["verify", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {target} {complaint}" + err.split(complaint, 1)[1] and err.count("\n") == 1
 
 
 def test_old_format_cache_names_the_rebuild_command(tmp_path):

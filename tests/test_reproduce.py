@@ -55,6 +55,14 @@ def test_expand_names_seeds_scale_and_filters():
     assert "--config.data.data_dir=/d" in cmd and "experiments/configs/ladder.py:pathfinder,ring_init" in cmd
     assert [r.name for r in reproduce.select(got, models=["ladder:ring_init"], tasks=["pathfinder"])] == \
         ["ladder-pathfinder-ring_init-seed0", "ladder-pathfinder-ring_init-seed1"]
+    # A model or task the suite has no run of lists the ones it has (was "no run matches"; fresh-clone review).
+    with pytest.raises(ValueError, match=r"^--models foo: this suite has no run of it; its models: lru, ladder, "
+                                         r"ladder:ring_init, s4d$"):
+        reproduce.select(got, models=["lru", "foo"])
+    with pytest.raises(ValueError, match=r"^--tasks text image: this suite has no run of them; its tasks: listops, "
+                                         r"pathfinder$"):
+        reproduce.select(got, tasks=["text", "image"])
+    assert reproduce.select(got, models=["s4d"], tasks=["pathfinder"]) == []
     with pytest.raises(ValueError, match="entry 0"):
         reproduce.expand(dict(entries=["lru"]), "bad")
     with pytest.raises(ValueError, match="used twice"):
@@ -88,6 +96,11 @@ def test_bad_suite_file_is_a_clear_error(tmp_path, capsys):
     bad.write_text("{")
     assert reproduce.main(["--suite-file", str(bad), "--dry-run"]) == 2
     assert "--suite-file" in capsys.readouterr().err
+    both = write_suite(tmp_path / "both.json", [["lru", "listops_smoke"], ["s4d", "pathfinder_smoke"]])
+    assert reproduce.main(["--suite-file", str(both), "--models", "lru", "--tasks", "pathfinder", "--dry-run"]) == 2
+    assert capsys.readouterr().err.startswith("error: no run of suite both is of --models lru on --tasks pathfinder")
+    assert reproduce.main(["--suite-file", str(both), "--models", "lru:foo", "--dry-run"]) == 2
+    assert capsys.readouterr().err == "error: --models lru:foo: this suite has no run of it; its models: lru, s4d\n"
 
 
 def wait_for(predicate, timeout):

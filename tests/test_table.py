@@ -192,6 +192,9 @@ def test_plot_and_cli(full_dir, tmp_path, capsys):
     assert f"figure: {out}" in capsys.readouterr().out
     assert table.main([str(tmp_path / "nowhere")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("")
+    assert table.main([str(tmp_path / "afile")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'afile'} is a file, not a runs directory")
 
 
 def test_broken_run_json_names_the_file(tmp_path):

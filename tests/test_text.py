@@ -5,6 +5,7 @@ tfds.testing.mock_data serves data sources without TensorFlow: with num_examples
 """
 
 import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from absl import logging as absl_logging
 
 import lra
 from lra import build, encoding, text
@@ -124,16 +126,20 @@ def test_nul_byte_is_an_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_get_dataset_does_not_download_and_names_the_prepare_command(tmp_path, monkeypatch):
+def test_get_dataset_does_not_download_and_names_the_prepare_command(tmp_path, monkeypatch, caplog):
     # No tfds data in tfds_data_dir (and no mock): get_dataset must not download, and says what to run.
     downloads = []
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", lambda *a, **k: downloads.append(a))
     empty = tmp_path / "tfds"
-    with pytest.raises(DataError) as error:
+    verbosity = absl_logging.get_verbosity()
+    with pytest.raises(DataError) as error, caplog.at_level("DEBUG"):
         lra.get_dataset("text", encoding="chars", max_len=4096, min_freq=15, append_eos=True, tfds_data_dir=empty,
                         data_dir=tmp_path / "d")
     message = str(error.value)
     assert downloads == [] and "no prepared imdb_reviews" in message and ".[data]" in message
+    # tfds's own warnings ("Variant folder ... has no dataset_info.json") no longer come before our error line.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert absl_logging.get_verbosity() == verbosity
     assert (f"python -m lra.prepare text --encoding chars --max-len 4096 --val-split test --min-freq 15 "
             f"--append-eos --tfds-data-dir {empty} --data-dir {tmp_path / 'd'}") in message
     assert not (tmp_path / "d").exists() or list((tmp_path / "d").iterdir()) == []

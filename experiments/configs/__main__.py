@@ -51,13 +51,17 @@ def missing_variant(path: Path) -> str:
             f"{', '.join(variants(module))}{options}")
 
 
+def summary(module) -> str:
+    """The config file docstring's first paragraph, on one line (its first line alone cuts titles that wrap)."""
+    return " ".join((module.__doc__ or "").strip().split("\n\n")[0].split())
+
+
 def main() -> int:
     root = Path.cwd()
     for path in family_files():
         module = load(path)
         shown = path.relative_to(root) if path.is_relative_to(root) else path
-        summary = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
-        print(f"{shown}  {summary}")
+        print(f"{shown}  {summary(module)}")
         print(f"  variants: {', '.join(variants(module)) or '(none)'}")
         if hasattr(module, "OPTIONS"):
             print(f"  options (append ',<option>' to a variant): {', '.join(map(str, module.OPTIONS))}")
