@@ -242,6 +242,28 @@ def test_a_config_file_without_variant_lists_the_variants():
     assert "listops_smoke" in message and "(then ,<option>; options: rnn_relu" in message
 
 
+def test_every_family_lists_the_options_it_accepts_and_parses_like_the_others(monkeypatch):
+    """Each config file parses its variant with base.parse_variant, and the options it passes there are its OPTIONS
+    (what `python -m experiments.configs` lists; s4d.py's inits were accepted but not listed); a family without
+    options names the bad option and says it takes none (lru.py used to call it an unknown variant)."""
+    from experiments.configs import __main__ as lister
+    from experiments.configs import base
+
+    seen = []
+    parse = base.parse_variant
+    monkeypatch.setattr(base, "parse_variant", lambda arg, family, options=(): seen.append(tuple(options))
+                        or parse(arg, family, options))
+    for path in lister.family_files():
+        module, seen[:] = lister.load(path), []
+        options = tuple(getattr(module, "OPTIONS", ()))
+        module.get_config("listops_smoke" + (f",{options[-1]}" if options else ""))
+        # seen[0]: the file's own call (ladder.py then builds on lru.py's get_config)
+        assert seen[:1] == [options], f"{path.name}: parse_variant got options {seen}, OPTIONS lists {options}"
+        if not options:
+            with pytest.raises(ValueError, match=f"unknown option 'bogus' .* for {path.name}; this family takes none"):
+                module.get_config("listops,bogus")
+
+
 @pytest.mark.parametrize("module, argv", [
     ("experiments.reproduce", ["foo", "--suite", "mini", "--dry-run"]),
     ("experiments.table", ["runs", "stray"]),

@@ -110,9 +110,7 @@ def smoke(task):
 
 
 def get_config(arg: str = "listops"):
-    if arg not in VARIANTS:
-        raise ValueError(f"unknown variant {arg!r} for lru.py; choose one of: {', '.join(VARIANTS)}")
-    task = arg.removesuffix("_smoke")
-    config = smoke(task) if arg.endswith("_smoke") else full(task)
+    task, is_smoke, _ = base.parse_variant(arg, "lru.py")
+    config = smoke(task) if is_smoke else full(task)
     config.lock()
     return config

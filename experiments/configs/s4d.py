@@ -18,6 +18,7 @@ Other forms: --config.model.layer_args.mode=scan (the recurrence instead of the 
 from experiments.configs import base
 
 INITS = ("legs", "lin", "inv", "real")
+OPTIONS = INITS  # what `python -m experiments.configs` lists as ',<option>'
 SSM_LR = 1e-3  # S4 repo's LRA runs: SSM parameters (A, B, dt) at lr 1e-3, no weight decay (reference table header)
 
 # Official S4 repo, "updated" (v3) results; experiments/published/hyperparameters.md, S4 / S4D table:
