@@ -12,6 +12,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 
@@ -38,9 +39,14 @@ class MultiHeadAttention(nnx.Module):
       materialised whole) nor with implementation="cudnn" (the fused kernel never materialises them): both are
       errors naming the key.
 
-    Padding (mask_BxL, True = valid, right padding): passed as sequence lengths (query_seq_lengths,
-    key_value_seq_lengths), so no L x L mask is built besides the one inside the attention itself: pad keys get no
-    weight, and pad queries attend to nothing; their outputs are set to 0.
+    Padding (mask_BxL, True = valid; any pattern: right or left padding, holes): passed as a key mask of shape
+    (B, 1, 1, L) (jax.nn.dot_product_attention's `mask`, broadcast against the logits, so no L x L mask is built
+    besides the one inside the attention itself): keys at pads get no weight whatever the mask's shape, and the
+    outputs at pad queries are set to 0 (they depend on no input). With implementation="cudnn" the mask is passed
+    as sequence lengths instead (mask.sum(1): the fused kernel's PADDING mask type; a boolean mask would become an
+    additive B x 1 x 1 x L bias): that path assumes right padding. A mask that is not a prefix of True is a
+    ValueError when the mask is concrete (eager call); under jit it cannot raise, so the rows of such a mask are
+    set to NaN (loud, not silently wrong).
     Cost: O(B h L^2) time and memory for the attention matrix (it is materialised unless a fused kernel is used or
     query_chunk_size bounds it to O(B h C L) memory).
     """
@@ -77,35 +83,53 @@ class MultiHeadAttention(nnx.Module):
         u_BxLxH = u_BxLxH.astype(jnp.float32)
         B, L, _ = u_BxLxH.shape
         q, k, v = (self._heads(W, u_BxLxH) for W in (self.W_q, self.W_k, self.W_v))
-        lengths_B = None if mask_BxL is None else mask_BxL.sum(axis=1, dtype=jnp.int32)
+        mask_BxL = None if mask_BxL is None else jnp.asarray(mask_BxL, bool)
         if self.attn_dropout.rate > 0 and not self.attn_dropout.deterministic:
-            o_BxLxhxd = explicit_attention(q, k, v, lengths_B, self.causal, dropout=self.attn_dropout)
+            o_BxLxhxd = explicit_attention(q, k, v, mask_BxL, self.causal, dropout=self.attn_dropout)
         elif self.query_chunk_size is not None:
-            o_BxLxhxd = chunked_attention(q, k, v, lengths_B, self.causal, self.query_chunk_size,
+            o_BxLxhxd = chunked_attention(q, k, v, mask_BxL, self.causal, self.query_chunk_size,
                                           implementation=self.implementation)
-        else:
+        elif self.implementation == "cudnn" and mask_BxL is not None:
+            lengths_B, is_prefix_B = prefix_lengths(mask_BxL)
             o_BxLxhxd = jax.nn.dot_product_attention(q, k, v, is_causal=self.causal, query_seq_lengths=lengths_B,
-                                                     key_value_seq_lengths=lengths_B,
+                                                     key_value_seq_lengths=lengths_B, implementation="cudnn")
+            o_BxLxhxd = jnp.where(is_prefix_B[:, None, None, None], o_BxLxhxd, jnp.nan)
+        else:
+            key_mask = None if mask_BxL is None else mask_BxL[:, None, None, :]  # (B, 1, 1, L)
+            o_BxLxhxd = jax.nn.dot_product_attention(q, k, v, mask=key_mask, is_causal=self.causal,
                                                      implementation=self.implementation)
         y_BxLxH = self.W_o(o_BxLxhxd.astype(jnp.float32).reshape(B, L, -1))
         if mask_BxL is not None:
-            y_BxLxH = jnp.where(mask_BxL[..., None], y_BxLxH, 0.0)  # pad queries attended to nothing
+            y_BxLxH = jnp.where(mask_BxL[..., None], y_BxLxH, 0.0)  # pad queries: output 0, no input reaches it
         return y_BxLxH.astype(jnp.float32)
 
 
-def explicit_attention(q_BxLxhxd, k_BxLxhxd, v_BxLxhxd, lengths_B=None, causal=False, dropout=None):
+def prefix_lengths(mask_BxL):
+    """(lengths_B int32 = mask.sum(1), is_prefix_B bool: the row is True exactly at positions < its length).
+
+    Raises ValueError when the mask is concrete (not traced) and some row is not a prefix (not right padding)."""
+    lengths_B = mask_BxL.sum(axis=1, dtype=jnp.int32)
+    is_prefix_B = jnp.all(mask_BxL == (jnp.arange(mask_BxL.shape[1])[None, :] < lengths_B[:, None]), axis=1)
+    if not isinstance(is_prefix_B, jax.core.Tracer) and not bool(is_prefix_B.all()):
+        raise ValueError(f"implementation='cudnn' takes right-padded masks only (True then False in each row), got "
+                         f"rows {np.flatnonzero(~np.asarray(is_prefix_B)).tolist()} that are not; use "
+                         "implementation=None (model.layer_args.implementation) for other masks")
+    return lengths_B, is_prefix_B
+
+
+def explicit_attention(q_BxLxhxd, k_BxLxhxd, v_BxLxhxd, key_mask_BxL=None, causal=False, dropout=None):
     """softmax(q k^T / sqrt(d) + mask) v with the weights materialised, so `dropout` (a callable) can act on them.
 
-    Same masking as jax.nn.dot_product_attention with query/key-value sequence lengths; returns (B, L, h, d).
+    key_mask_BxL (bool, True = valid) or None: keys where False get no weight (any pattern). Same masking as
+    jax.nn.dot_product_attention with mask=key_mask[:, None, None, :]; returns (B, L, h, d).
     """
     L, d = q_BxLxhxd.shape[1], q_BxLxhxd.shape[-1]
     logits_BxhxLxL = jnp.einsum("bqhd,bkhd->bhqk", q_BxLxhxd, k_BxLxhxd) / math.sqrt(d)
     allowed = jnp.ones((1, 1, L, L), bool)
     if causal:
         allowed = allowed & jnp.tril(jnp.ones((L, L), bool))
-    if lengths_B is not None:
-        valid_BxL = jnp.arange(L)[None, :] < lengths_B[:, None]
-        allowed = allowed & valid_BxL[:, None, :, None] & valid_BxL[:, None, None, :]
+    if key_mask_BxL is not None:
+        allowed = allowed & key_mask_BxL[:, None, None, :]
     logits_BxhxLxL = jnp.where(allowed, logits_BxhxLxL, jnp.finfo(logits_BxhxLxL.dtype).min)
     weights = jax.nn.softmax(logits_BxhxLxL, axis=-1)
     if dropout is not None:
@@ -113,31 +137,30 @@ def explicit_attention(q_BxLxhxd, k_BxLxhxd, v_BxLxhxd, lengths_B=None, causal=F
     return jnp.einsum("bhqk,bkhd->bqhd", weights, v_BxLxhxd)
 
 
-def chunked_attention(q_BxLxhxd, k_BxLxhxd, v_BxLxhxd, lengths_B=None, causal=False, chunk_size=1024,
+def chunked_attention(q_BxLxhxd, k_BxLxhxd, v_BxLxhxd, key_mask_BxL=None, causal=False, chunk_size=1024,
                       implementation=None):
     """jax.nn.dot_product_attention, chunk_size queries at a time: the same (B, L, h, d) result, O(B h C L) memory.
 
     The queries are split into ceil(L / C) chunks (the last padded with zeros, its extra rows dropped), mapped over
     with lax.map; each chunk attends to all L keys and runs under jax.checkpoint, so the backward pass keeps only
     the chunk's inputs and recomputes its (B, h, C, L) weights instead of storing all chunks' weights. Masking as the
-    unchunked call with query/key-value sequence lengths: a chunk starting at s gets query lengths
-    clip(lengths - s, 0, C); causal is a (C, L) mask k <= s + q, since is_causal assumes query i is key i.
+    unchunked call with mask=key_mask[:, None, None, :]; causal is a (C, L) mask k <= s + q for the chunk starting
+    at s, since is_causal assumes query i is key i.
     """
     B, L, h, d = q_BxLxhxd.shape
     n_chunks = -(-L // chunk_size)
     q_pad = jnp.pad(q_BxLxhxd, ((0, 0), (0, n_chunks * chunk_size - L), (0, 0), (0, 0)))
     q_nxBxCxhxd = jnp.moveaxis(q_pad.reshape(B, n_chunks, chunk_size, h, d), 1, 0)
-    lengths_B = jnp.full((B,), L, jnp.int32) if lengths_B is None else lengths_B
+    key_mask = jnp.ones((1, 1, 1, L), bool) if key_mask_BxL is None else key_mask_BxL[:, None, None, :]
 
     @jax.checkpoint
     def one_chunk(args):
         q_BxCxhxd, start = args
-        causal_mask = None
+        mask = key_mask
         if causal:
-            causal_mask = jnp.arange(L)[None, :] <= start + jnp.arange(chunk_size)[:, None]  # (C, L)
-        return jax.nn.dot_product_attention(q_BxCxhxd, k_BxLxhxd, v_BxLxhxd, mask=causal_mask,
-                                            query_seq_lengths=jnp.clip(lengths_B - start, 0, chunk_size),
-                                            key_value_seq_lengths=lengths_B, implementation=implementation)
+            mask = mask & (jnp.arange(L)[None, :] <= start + jnp.arange(chunk_size)[:, None])  # (B|1, 1, C, L)
+        return jax.nn.dot_product_attention(q_BxCxhxd, k_BxLxhxd, v_BxLxhxd, mask=mask,
+                                            implementation=implementation)
 
     o_nxBxCxhxd = jax.lax.map(one_chunk, (q_nxBxCxhxd, jnp.arange(n_chunks, dtype=jnp.int32) * chunk_size))
     return jnp.moveaxis(o_nxBxCxhxd, 0, 1).reshape(B, n_chunks * chunk_size, h, d)[:, :L]

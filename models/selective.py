@@ -49,8 +49,13 @@ class Selective(nnx.Module):
     or output projection they act on the signal, not on the stability or time scale of the state (Mamba's own
     code also trains them as part of an ordinary Linear with weight decay; only A_log and D are exempt there).
 
-    Padding (mask_BxL, True = valid, right padding): the input term dt*x*B is zeroed at pads. The conv is causal,
-    so with right padding no valid position reads a pad. Outputs at pad positions are meaningless.
+    Padding (mask_BxL, True = valid; any pattern: right or left padding, holes): a pad position is "no time step".
+    The conv's input is zeroed there, so no valid position reads a pad's value through the causal conv window, and
+    dt = 0 there, so a = exp(0 * A) = 1 and b = 0 * x * B = 0: the state passes through a pad unchanged (the
+    zero-order hold of a step of length 0). Valid outputs are thus independent of the values at pads; with right
+    padding they equal those of the unpadded sequence (pads come after every valid step and the conv is causal);
+    with left padding too (the state and the conv window stay zero until the first valid position). Outputs at pad
+    positions are meaningless.
     Memory: the time-varying transition a (B, L, E, N) is materialised in float32.
     """
 
@@ -88,9 +93,13 @@ class Selective(nnx.Module):
         dt = jax.nn.softplus((x_xE @ self.W_dt_down[...]) @ self.W_dt_up[...] + self.b_dt[...])
         return dt, x_xE @ self.W_B[...], x_xE @ self.W_C[...]
 
-    def _discretise(self, x_xE):
-        """(a, b) of h = a * h_prev + b, each (..., E, N): a = exp(dt A), b = dt x B; and C (..., N)."""
+    def _discretise(self, x_xE, mask_x=None):
+        """(a, b) of h = a * h_prev + b, each (..., E, N): a = exp(dt A), b = dt x B; and C (..., N).
+
+        mask_x (..., bool) or None: dt = 0 where False (a = 1, b = 0: the state passes through unchanged)."""
         dt, B_, C_ = self._ssm_inputs(x_xE)
+        if mask_x is not None:
+            dt = jnp.where(mask_x[..., None], dt, 0.0)
         A_EN = -jnp.exp(self.A_log[...])
         a = jnp.exp(dt[..., None] * A_EN)
         b = (dt * x_xE)[..., None] * B_[..., None, :]
@@ -102,10 +111,10 @@ class Selective(nnx.Module):
 
     def __call__(self, u_BxLxH, mask_BxL=None):
         x_BxLxE, z_BxLxE = jnp.split(self.in_proj(u_BxLxH.astype(jnp.float32)), 2, axis=-1)
+        if mask_BxL is not None:  # the conv window reads zeros, not pad values (as before position 0)
+            x_BxLxE = jnp.where(mask_BxL[..., None], x_BxLxE, 0.0)
         x_BxLxE = jax.nn.silu(causal_depthwise_conv(x_BxLxE, self.conv_w[...], self.conv_b[...]))
-        a, b, C_BxLxN = self._discretise(x_BxLxE)
-        if mask_BxL is not None:  # pads add nothing to the state (right padding: they come after valid steps)
-            b = jnp.where(mask_BxL[..., None, None], b, 0.0)
+        a, b, C_BxLxN = self._discretise(x_BxLxE, mask_BxL)
         h_BxLxExN = scan.linear_recurrence(a, b, axis=1, method=self.scan_method)  # a has the time axis
         return self._readout(h_BxLxExN, C_BxLxN, x_BxLxE, z_BxLxE)
 

@@ -2,7 +2,8 @@
 
 Add a family by adding its small cases to CASES: name -> (models.LAYERS key, layer_args, causal). Each case is
 checked for: shape/dtype/finite output; causality (unidirectional: output at t has zero gradient w.r.t. inputs
-after t); padding invariance (valid outputs do not change when pads hold other junk or more pads are added);
+after t); padding invariance (valid outputs do not change when pads hold other junk or more pads are added, with
+right padding and with masks of any shape: left padding, holes);
 step mode == parallel mode (layers with a step method, unidirectional cases); gradients reach every parameter.
 """
 import jax
@@ -97,6 +98,22 @@ def test_padding_invariance(case):
     np.testing.assert_allclose(np.asarray(call(layer, junk, m))[valid], y[valid], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(np.asarray(call(layer, longer, mask(L + 5)))[:, :L][valid], y[valid], rtol=1e-5,
                                atol=1e-5)
+
+
+# Masks that are not right padding: left padding; a hole then right padding; isolated valid positions.
+ANY_MASK = np.array([[0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
+                     [1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0],
+                     [0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0]], bool)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_pad_values_never_reach_valid_outputs_under_any_mask(case):
+    """Whatever the mask's shape, a pad is no input: large noise at pads leaves every valid output unchanged."""
+    layer = make(case)
+    u, m = inputs(0), jnp.asarray(ANY_MASK)
+    noisy = jnp.where(m[..., None], u, 1e3 * inputs(1))
+    np.testing.assert_allclose(np.asarray(layer(noisy, m))[ANY_MASK], np.asarray(layer(u, m))[ANY_MASK],
+                               rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("case", [c for c, (_, _, causal) in CASES.items() if causal])

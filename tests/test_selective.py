@@ -107,3 +107,15 @@ def test_bad_arguments_raise():
 def test_config_every_variant_builds_its_layer():
     from experiments.configs import selective as selective_config
     check_every_variant_builds(selective_config, "selective", Selective, "listop")
+
+
+def test_left_padding_equals_the_unpadded_sequence():
+    """A pad is no time step (dt = 0, conv input 0): three left pads of noise change no output of the 6 valid
+    positions against the same 6 inputs unpadded (the conv window and the state are zero before either starts)."""
+    layer = Selective(H, N, expand=2, d_conv=K, dt_rank=2, dt_min=0.05, dt_max=0.5, rngs=nnx.Rngs(0))
+    perturb(layer)
+    u_BxLxH = np.random.default_rng(0).normal(size=(B, 6, H)).astype(np.float32)
+    noise = 100 * np.random.default_rng(1).normal(size=(B, 3, H)).astype(np.float32)
+    mask_BxL = np.arange(9)[None].repeat(B, 0) >= 3
+    y_left = np.asarray(layer(np.concatenate([noise, u_BxLxH], axis=1), mask_BxL))
+    np.testing.assert_allclose(y_left[:, 3:], np.asarray(layer(u_BxLxH)), rtol=1e-5, atol=1e-5)
