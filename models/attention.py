@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from models.params import check_size
+
 
 class MultiHeadAttention(nnx.Module):
     """layer(u_BxLxH, mask_BxL=None) -> y_BxLxH (float32). Not recurrent: no step mode.
@@ -54,6 +56,9 @@ class MultiHeadAttention(nnx.Module):
     def __init__(self, d_model, n_heads, *, qkv_dim=None, causal=False, dropout=0.0, implementation=None,
                  dtype="float32", query_chunk_size=None, rngs: nnx.Rngs):
         qkv_dim = d_model if qkv_dim is None else qkv_dim
+        check_size("MultiHeadAttention", "n_heads", n_heads)
+        check_size("MultiHeadAttention", "qkv_dim", qkv_dim)
+        check_size("MultiHeadAttention", "query_chunk_size", query_chunk_size, none_ok=True)
         if qkv_dim % n_heads:
             raise ValueError(f"qkv_dim={qkv_dim} must be divisible by n_heads={n_heads}")
         if implementation not in (None, "xla", "cudnn"):

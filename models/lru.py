@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 import scan
-from models.params import RecurrentParam
+from models.params import RecurrentParam, check_size
 
 PARAMETERIZATIONS = ("stable_exp", "exp", "real_imag")
 _TINY = float(jnp.finfo(jnp.float32).tiny)  # keeps the logs of the init finite (u1 = 0 with r_min = 0, u2 = 0)
@@ -24,7 +24,13 @@ def ring_init(key, n, r_min, r_max, max_phase):
     """Paper Lemma 3.2: |lambda|^2 ~ U[r_min^2, r_max^2], arg(lambda) ~ U[0, max_phase].
 
     Returns (nu_N, theta_N) with lambda = exp(-nu + i*theta); r_min = 0, r_max = 1 is uniform on the unit disk.
+    max_phase: an angle in [0, 2*pi] (ValueError otherwise): past 2*pi the draw only wraps around the circle again
+    (no longer uniform on it), and below 0 the stable_exp parameterisation (theta = exp(theta_log)) cannot hold it.
+    0 starts every lambda real (the phase can still be trained).
     """
+    if not (isinstance(max_phase, (int, float)) and 0.0 <= max_phase <= 2 * math.pi):
+        raise ValueError(f"max_phase must be a number in [0, 2*pi] (arg(lambda) ~ U[0, max_phase], LRU paper Lemma "
+                         f"3.2); got {max_phase!r}")
     k1, k2 = jax.random.split(key)
     u1 = jax.random.uniform(k1, (n,), jnp.float32)
     u2 = jax.random.uniform(k2, (n,), jnp.float32)
@@ -58,6 +64,7 @@ class LRU(nnx.Module):
             raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS}, got {parameterization!r}")
         if not 0.0 <= r_min < r_max <= 1.0:
             raise ValueError(f"need 0 <= r_min < r_max <= 1, got r_min={r_min}, r_max={r_max}")
+        check_size("LRU", "d_state (N)", d_state)
         self.d_model, self.d_state = d_model, d_state
         self.parameterization, self.gamma_norm = parameterization, gamma_norm
         self.complex_diag, self.bidirectional, self.scan_method = complex_diag, bidirectional, scan_method

@@ -30,7 +30,7 @@ import numpy as np
 from flax import nnx
 
 import scan
-from models.params import RecurrentParam
+from models.params import RecurrentParam, check_size
 
 NONLINEARITIES = {"tanh": jnp.tanh, "relu": jax.nn.relu, "linear": None}
 
@@ -78,6 +78,7 @@ class RNN(nnx.Module):
             raise ValueError(f"nonlinearity must be one of {tuple(NONLINEARITIES)}, got {nonlinearity!r}")
         if max_radius is not None and not max_radius > 0:
             raise ValueError(f"max_radius must be None or a number > 0, got {max_radius!r}")
+        check_size("RNN", "d_state (N)", d_state)
         self.d_state, self.nonlinearity = d_state, nonlinearity
         self.bidirectional, self.scan_method = bidirectional, scan_method
         H, N, n_dir = d_model, d_state, 2 if bidirectional else 1

@@ -16,7 +16,7 @@ from flax import nnx
 
 import scan
 from models.lru import ring_init
-from models.params import RecurrentParam
+from models.params import RecurrentParam, check_size
 
 
 class RotationRNN(nnx.Module):
@@ -35,6 +35,7 @@ class RotationRNN(nnx.Module):
                  scan_method="auto", rngs: nnx.Rngs):
         if not 0.0 <= r_min < r_max <= 1.0:
             raise ValueError(f"need 0 <= r_min < r_max <= 1, got r_min={r_min}, r_max={r_max}")
+        check_size("RotationRNN", "d_state (N)", d_state)
         self.d_state, self.bidirectional, self.scan_method = d_state, bidirectional, scan_method
         H, S = d_model, d_state * (2 if bidirectional else 1)
         nu, theta = ring_init(rngs.params(), S, r_min, r_max, max_phase)

@@ -21,7 +21,7 @@ from flax import nnx
 
 import scan
 from models import hippo
-from models.params import RecurrentParam
+from models.params import RecurrentParam, check_size
 
 DISCRETIZATIONS = ("zoh", "bilinear")
 C_INITS = ("trunc_standard_normal", "lecun_normal", "complex_normal")
@@ -29,6 +29,7 @@ C_INITS = ("trunc_standard_normal", "lecun_normal", "complex_normal")
 
 def block_hippo(P, J):
     """(Lambda (P/2,), V (P, P/2), Vinv (P/2, P)) complex128: J blocks of the LegS normal form of size P/J."""
+    check_size("S5", "blocks (J)", J)
     if P % J or (P // J) % 2:
         raise ValueError(f"S5 needs d_state (P) divisible by blocks (J) with an even block size P/J; got P={P}, J={J}")
     Lambda, V, _ = hippo.legs_normal_half(P // J)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 import scan
-from models.params import RecurrentParam
+from models.params import RecurrentParam, check_size
 
 
 def inverse_softplus(y):
@@ -65,6 +65,9 @@ class Selective(nnx.Module):
             raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
         if d_conv < 1:
             raise ValueError(f"d_conv must be >= 1, got {d_conv}")
+        check_size("Selective", "d_state (N)", d_state)
+        check_size("Selective", "expand", expand)
+        check_size("Selective", "dt_rank (R)", dt_rank, none_ok=True)  # 0 would silently mean None
         H, N, E = d_model, d_state, expand * d_model
         R = dt_rank or math.ceil(d_model / 16)
         self.d_model, self.d_state, self.d_inner, self.d_conv = H, N, E, d_conv

@@ -142,3 +142,26 @@ def test_gradients_reach_every_parameter(case):
     for path, g in grads:
         assert np.isfinite(np.asarray(g[...])).all(), path
         assert np.abs(np.asarray(g[...])).max() > 0, f"no gradient reaches {'.'.join(map(str, path))}"
+
+
+@pytest.mark.parametrize("name, args, needle", [
+    ("lru", dict(d_state=0), "d_state (N) must be an integer >= 1"),  # was ZeroDivisionError
+    ("lru", dict(d_state=-1), "d_state (N) must be an integer >= 1"),  # was an MLIRError
+    ("lru", dict(d_state=4, max_phase=10.0), "max_phase must be a number in [0, 2*pi]"),  # was accepted
+    ("lru", dict(d_state=4, max_phase=-0.5), "max_phase must be a number in [0, 2*pi]"),
+    ("rotation", dict(d_state=0), "d_state (N) must be an integer >= 1"),
+    ("rotation", dict(d_state=2, max_phase=7.0), "max_phase must be a number in [0, 2*pi]"),
+    ("rnn", dict(d_state=0), "d_state (N) must be an integer >= 1"),
+    ("selective", dict(expand=0), "expand must be an integer >= 1"),
+    ("selective", dict(d_state=0), "d_state (N) must be an integer >= 1"),  # was accepted
+    ("selective", dict(dt_rank=0), "dt_rank (R) must be an integer >= 1 or None"),  # was read as None
+    ("attention", dict(n_heads=0), "n_heads must be an integer >= 1"),
+    ("attention", dict(n_heads=2, qkv_dim=0), "qkv_dim must be an integer >= 1"),
+    ("attention", dict(n_heads=2, query_chunk_size=0), "query_chunk_size must be an integer >= 1 or None"),
+    ("s5", dict(d_state=4, blocks=0), "blocks (J) must be an integer >= 1"),  # was ZeroDivisionError
+    ("s4d", dict(d_state=0), "d_state (N) must be even and >= 2"),
+])
+def test_constructors_reject_bad_sizes_naming_the_argument_and_its_range(name, args, needle):
+    with pytest.raises(ValueError) as e:
+        models.LAYERS[name](H, **args, rngs=nnx.Rngs(0))
+    assert needle in str(e.value), str(e.value)
