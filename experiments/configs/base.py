@@ -112,7 +112,9 @@ def base_config(task: str = "listops", smoke: bool = False) -> ml_collections.Co
     c.model.activation = "half_glu2"
     c.model.dropout = 0.0
     c.model.pooling = "mean"
-    # flax convention; PyTorch's BatchNorm momentum 0.1 (S4, S5 use it) is 0.9 here, flax's default is 0.99.
+    # flax convention (running = momentum * running + (1 - momentum) * batch; flax's default 0.99). A PyTorch
+    # momentum m is 1 - m here: PyTorch's default 0.1 (the S4 code is PyTorch) is 0.9. S5's code is JAX/flax, so
+    # its value (0.9, given by the reference for Pathfinder only) is already in this convention.
     c.model.bn_momentum = 0.99
     # "bfloat16": activations and matmuls in bfloat16, parameters, norms, recurrences and their state in float32.
     c.model.dtype = "float32"
