@@ -77,6 +77,29 @@ def test_pads_neither_attend_nor_are_attended():
     assert np.abs(np.asarray(layer(u))[1, :4] - y[1, :4]).max() > 1e-4
 
 
+@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
+def test_a_mask_with_holes_is_attention_over_the_valid_positions_only(causal):
+    """Left padding and a hole: each valid output equals float64 attention over the row's valid inputs alone
+    (compacted), unchunked and in query chunks of 3; pad outputs are 0. (mask.sum() read as a prefix failed this.)"""
+    holes = np.array([[0, 0, 1, 1, 0, 1, 1], [1, 0, 0, 1, 1, 0, 0]], bool)
+    u = inputs(0)
+    for chunk in (None, 3):
+        layer = MultiHeadAttention(H, HEADS, causal=causal, query_chunk_size=chunk, rngs=nnx.Rngs(0))
+        y = np.asarray(layer(u, jnp.asarray(holes)))
+        for b in range(B):
+            want = numpy_attention(layer, np.asarray(u)[b:b + 1, holes[b]], [holes[b].sum()], causal)[0]
+            np.testing.assert_allclose(y[b, holes[b]], want, rtol=1e-4, atol=1e-5)
+        assert np.all(y[~holes] == 0.0)
+
+
+def test_the_fused_kernel_path_refuses_a_mask_that_is_not_right_padding():
+    """implementation='cudnn' gets sequence lengths, so it only takes right padding: a concrete left-padded mask is a
+    ValueError before the kernel is called (so this runs on a CPU too)."""
+    layer = MultiHeadAttention(H, HEADS, implementation="cudnn", dtype="bfloat16", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"implementation='cudnn' takes right-padded masks only .* rows \[1\]"):
+        layer(inputs(0), jnp.asarray([[1] * 7, [0, 0, 1, 1, 1, 1, 1]], bool))
+
+
 def test_explicit_path_equals_dot_product_attention():
     """The path used for attention dropout (weights materialised) agrees with jax.nn.dot_product_attention."""
     q, k, v = (jax.random.normal(jax.random.key(i), (B, L, HEADS, 3)) for i in range(3))
@@ -111,8 +134,9 @@ def test_bfloat16_attention_is_close_to_float32():
 
 
 def test_the_padding_mask_adds_no_memory_at_long_length():
-    """Lengths, not an L x L mask, reach jax.nn.dot_product_attention: at L = 1024 the compiled forward+backward
-    needs no more temporary memory with the mask than without (both hold a few B*h*L^2 buffers: logits, weights)."""
+    """A (B, 1, 1, L) key mask, not an L x L one, reaches jax.nn.dot_product_attention: at L = 1024 the compiled
+    forward+backward needs no more temporary memory with the mask than without (both hold a few B*h*L^2 buffers:
+    logits, weights)."""
     layer = MultiHeadAttention(16, 2, rngs=nnx.Rngs(0))
     graphdef, params, rest = nnx.split(layer, nnx.Param, ...)
     u, m = jax.ShapeDtypeStruct((1, 1024, 16), jnp.float32), jax.ShapeDtypeStruct((1, 1024), jnp.bool_)
