@@ -117,10 +117,13 @@ STEP_RATE_ESTIMATES = {
     ("transformer", "pathfinder", "mini"): (0.12, _MINI_MEASURED + " (10 steps in 72 s)"),
     ("s4d", "pathfinder", "mini"): (4.5, _MINI_MEASURED),
     ("s5", "pathfinder", "mini"): (5.4, _MINI_MEASURED),
-    # The suite's entry is bidirectional since session 5 and has not been timed idle. Estimate: in one `make run`
-    # under load 4-8 it ran 0.8-0.9 steps/s against S4D's 2.1-2.8 (idle 4.5), so ~1/3 of S4D's idle rate.
-    # (Unidirectional it measured 4.15 idle, session 4.)
-    ("lru", "pathfinder", "mini"): (1.5, "estimate: 1/3 of the S4D entry's idle rate, the ratio measured under load"),
+    # The suite's entry is bidirectional since session 5 and has not been timed idle. Estimate: S4D's idle rate x
+    # the ratio of their train tokens/s measured back to back under load 7 (session 5):
+    #   python -m experiments.benchmark step --config experiments/configs/lru.py:pathfinder_smoke --batch 32 \
+    #     --length 1024 --set model.norm=batch --set model.activation=half_glu2 --set model.d_model=32 \
+    #     --set model.layer_args.d_state=32 --set model.n_layers=2 --set model.layer_args.bidirectional=True
+    #   -> 28,442 tok/s (unidirectional 44,238); s4d.py:pathfinder_smoke (norm batch, glu) 64,632: 0.44 x 4.5.
+    ("lru", "pathfinder", "mini"): (2.0, "estimate: 0.44 x the S4D entry's idle rate (benchmark ratio, loaded)"),
     # python -m experiments.benchmark step --config experiments/configs/lru.py:listops --batch 32 --length 2000
     # on the idle 2-core CPU (session 4): 12.3 s per train step at the full length.
     ("lru", "listops", "full"): (1 / 12.3, "one step at B=32, L=2000 measured on the idle 2-core CPU"),
