@@ -11,8 +11,10 @@ Treat a full run as an experiment, not a reproduction.
       full scale; needs an accelerator. No published number to compare with.
   python -m experiments.train --config experiments/configs/selective.py:listops_smoke \
       --workdir runs/selective_listops_smoke
-      generated small ListOps on a CPU (not measured yet on this branch; see experiments/configs/lru.py for the
-      LRU smoke's 47.0%).
+      generated small ListOps on a CPU, 3000 steps. Measured as written at commit 8ef203d: test accuracy 51.8%
+      (majority class 9.4%; the LRU smoke, experiments/configs/lru.py: 47.0%), val 39.0 / 42.4 / 46.7 / 48.3 /
+      48.6 / 49.2% at steps 500 ... 3000, train loss (mean of a 50-step window) 2.28 at step 50 -> 1.19 at 3000;
+      35 min 55 s wall, measured under load average 4-8 on the 2 shared cores (time load-bound, accuracy not).
 
 Variants: "<task>" or "<task>_smoke" for task in listops, text, retrieval, image, pathfinder, pathx.
 Memory: the layer materialises the time-varying transition (B, L, E, N) in float32 per layer (E = expand * H),
