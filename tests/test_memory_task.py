@@ -50,6 +50,9 @@ def test_memory_configs_give_the_linear_families_long_memory_and_every_family_a_
     lru_args = lru.layer_args
     assert (lru_args.r_min, lru_args.r_max, lru_args.max_phase, lru_args.d_state) == (0.999, 0.9999, math.pi / 10, 16)
     assert "dt_min" not in lru_args
+    # rotation is the LRU in real 2x2 blocks: the same long-memory init (models/README.md's rotation rows)
+    rot_args = memory_task.family_config("rotation", **kwargs).model.layer_args
+    assert (rot_args.r_min, rot_args.r_max, rot_args.max_phase, rot_args.d_state) == (0.999, 0.9999, math.pi / 10, 16)
     assert {s4d.pooling, s5.pooling, lru.pooling} == {"last"}  # mean pooling would see position 0 directly
     assert memory_task.family_config("attention", **kwargs).model.layer == "attention"
     assert memory_task.family_config("rnn", **kwargs).model.layer_args.nonlinearity == "tanh"
