@@ -168,7 +168,8 @@ def test_sigkill_then_rerun_finishes_without_redoing_and_reports_failures(tmp_pa
     assert f"[2/3] b-seed0: experiments/configs/lru.py:listops_smoke, resuming from its checkpoint at step " \
            f"{checkpoint}" in out
     assert "2/3 runs done, 1 failed" in out
-    assert "FAILED       c-seed0: FAILED (user or data error, exit code 2)" in out and "does not exist" in out
+    assert "FAILED       c-seed0: FAILED (user or data error, exit code 2)" in out
+    assert "config.data.release_dir (release_dir=) is not set" in out, "the failure's reason is the trainer's error"
     # Nothing redone: run a untouched; run b resumed from its checkpoint and finished with each step logged once.
     assert (a / "results.json").read_bytes() == a_results and (a / "results.json").stat().st_mtime_ns == a_mtime
     assert f"resuming from step {checkpoint}" in (b / "train.log").read_text()
