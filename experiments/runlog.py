@@ -25,6 +25,8 @@ from pathlib import Path
 
 import jax
 
+from experiments.runs import flatten_config
+
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "ml-collections", "numpy")
 
 
@@ -72,22 +74,12 @@ def environment() -> dict:
     )
 
 
-def _flatten_dict(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten_dict(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 RECORD_KEYS = ("dataset",)  # keys config.json holds beside the config itself (not compared on resume)
 
 
 def _config_changes(old: dict, new: dict) -> list[str]:
-    old = _flatten_dict({k: v for k, v in old.items() if k not in RECORD_KEYS})
-    new = _flatten_dict(json.loads(json.dumps(new)))
+    old = flatten_config({k: v for k, v in old.items() if k not in RECORD_KEYS})
+    new = flatten_config(json.loads(json.dumps(new)))
     return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
 
@@ -100,7 +92,7 @@ def check_config(workdir: Path, config_dict: dict) -> None:
     changed = _config_changes(old, config_dict)
     if not changed:
         return
-    flat_old, flat_new = _flatten_dict(old), _flatten_dict(json.loads(json.dumps(config_dict)))
+    flat_old, flat_new = flatten_config(old), flatten_config(json.loads(json.dumps(config_dict)))
     old_layer, new_layer = flat_old.get("model.layer"), flat_new.get("model.layer")
     if old_layer != new_layer and None not in (old_layer, new_layer):
         # Another family: its ~30 differing keys (layer_args, optim, ...) would say nothing more.

@@ -51,6 +51,17 @@ class RunInfo:
         return bool(self.results and self.results.get("chance_level"))
 
 
+def flatten_config(tree: dict, prefix: str = "") -> dict:
+    """A nested config dict as {"section.key": value} (what config.json holds, flattened for comparing)."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text())

@@ -19,6 +19,7 @@ Published numbers: experiments/published/*.csv (with their citations).
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
 import dataclasses
 import io
@@ -134,20 +135,12 @@ BOOKKEEPING = ("seed", "train.data_seed", "train.log_every", "train.checkpoint_e
                "data.tfds_data_dir")
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = json.dumps(value, sort_keys=True)
-    return out
-
-
 def config_differences(run_list) -> dict[str, dict[str, list[str]]]:
     """{config key: {value (JSON): [run directories]}} for every key, outside BOOKKEEPING, whose value differs
     between the runs that have a config.json (a key missing from a run's config counts as the value "(absent)")."""
-    flat = {str(r.path): _flatten(r.config) for r in run_list if r.config is not None}
+    as_json = lambda config: {key: json.dumps(value, sort_keys=True)
+                              for key, value in runs_lib.flatten_config(config).items()}
+    flat = {str(r.path): as_json(r.config) for r in run_list if r.config is not None}
     keys = sorted(set().union(*flat.values()) - set(BOOKKEEPING)) if flat else []
     out = {}
     for key in keys:
@@ -202,9 +195,9 @@ class Cell:
     @property
     def repeated_seeds(self) -> list[int]:
         """Seeds that more than one run of this cell used (model init and data order both the same)."""
-        seeds = [(r.seed, (r.config or {}).get("train", {}).get("data_seed")) for r in self.runs
-                 if r.status not in ("missing", "not available")]
-        return sorted({s for s, _ in seeds if seeds.count((s, _)) > 1})
+        uses = collections.Counter((r.seed, (r.config or {}).get("train", {}).get("data_seed")) for r in self.runs
+                                   if r.status not in ("missing", "not available"))
+        return sorted({seed for (seed, _), n in uses.items() if n > 1})
 
     @property
     def mixed_configs(self) -> dict:
