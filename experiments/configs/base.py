@@ -58,6 +58,17 @@ def steps_for_epochs(task: str, epochs: int, batch_size: int) -> int:
     return epochs * math.ceil(TRAIN_EXAMPLES[task] / batch_size)
 
 
+def epoch_training(c: ml_collections.ConfigDict, task: str, epochs: int, batch_size: int,
+                   checkpoint_every: int = 2_000) -> None:
+    """The training section of a full-scale variant given in epochs (in place): `epochs` epochs at `batch_size`
+    on the task's train-set size, one evaluation per epoch, checkpoints at least every `checkpoint_every` steps."""
+    c.train.batch_size = batch_size
+    c.train.num_steps = steps_for_epochs(task, epochs, batch_size)
+    c.train.eval_every = steps_for_epochs(task, 1, batch_size)
+    c.train.checkpoint_every = min(c.train.eval_every, checkpoint_every)
+    c.train.log_every = 100
+
+
 def ssm_smoke_training(c: ml_collections.ConfigDict, task: str, listops_steps: int = 1000) -> None:
     """The training section of the S4D and S5 smoke variants (in place): ListOps timed on a CPU, other tasks
     300 steps (not timed on a CPU yet), Path-X (16,384 steps per sequence) fewer and smaller batches."""

@@ -54,12 +54,8 @@ def full(task):
     c.model.layer_args.update(rotation_args(d_state=N, r_min=r_min, r_max=r_max, max_phase=max_phase,
                                             bidirectional=bidir))
     c.optim.lr, c.optim.recurrent_lr_factor, c.optim.weight_decay = lr, rec_lr, wd
-    c.train.batch_size = batch
-    c.train.num_steps = base.steps_for_epochs(task, epochs, batch)
+    base.epoch_training(c, task, epochs, batch, checkpoint_every=1_000)
     c.optim.warmup_steps = warmup
-    c.train.eval_every = base.steps_for_epochs(task, 1, batch)  # once per epoch
-    c.train.checkpoint_every = min(1_000, c.train.eval_every)
-    c.train.log_every = 100
     return c
 
 

@@ -63,12 +63,8 @@ def full(task, init):
     c.optim.lr = lr
     c.optim.recurrent_lr_factor = SSM_LR / lr
     c.optim.warmup_steps = warmup
-    c.train.batch_size = batch
     # Epochs -> steps on our train-set sizes (the reference's step counts: 120k, 50k, 50k, 180k, 500k, 500k).
-    c.train.num_steps = base.steps_for_epochs(task, epochs, batch)
-    c.train.eval_every = base.steps_for_epochs(task, 1, batch)  # once per epoch
-    c.train.checkpoint_every = min(c.train.eval_every, 2_000)
-    c.train.log_every = 100
+    base.epoch_training(c, task, epochs, batch)
     return c
 
 

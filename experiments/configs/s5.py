@@ -76,11 +76,7 @@ def full(task):
     c.optim.recurrent_lr_factor = ssm_lr / lr
     c.optim.weight_decay = wd
     c.optim.warmup_steps = base.steps_for_epochs(task, warmup_epochs, batch)
-    c.train.batch_size = batch
-    c.train.num_steps = base.steps_for_epochs(task, epochs, batch)
-    c.train.eval_every = base.steps_for_epochs(task, 1, batch)  # once per epoch
-    c.train.checkpoint_every = min(c.train.eval_every, 2_000)
-    c.train.log_every = 100
+    base.epoch_training(c, task, epochs, batch)
     return c
 
 

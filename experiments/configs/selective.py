@@ -59,12 +59,8 @@ def full(task):
     c.model.d_model, c.model.n_layers, c.model.dropout = H, layers, dropout
     c.model.layer_args.update(selective_args(d_state=N, expand=expand))
     c.optim.lr, c.optim.recurrent_lr_factor, c.optim.weight_decay = lr, rec_lr, wd
-    c.train.batch_size = batch
-    c.train.num_steps = base.steps_for_epochs(task, epochs, batch)
+    base.epoch_training(c, task, epochs, batch, checkpoint_every=1_000)
     c.optim.warmup_steps = int(warmup_frac * c.train.num_steps)
-    c.train.eval_every = base.steps_for_epochs(task, 1, batch)  # once per epoch
-    c.train.checkpoint_every = min(1_000, c.train.eval_every)
-    c.train.log_every = 100
     return c
 
 
