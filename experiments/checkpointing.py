@@ -162,3 +162,15 @@ class Checkpoints:
     def close(self) -> None:
         self.latest.close()
         self.best.close()
+
+
+def read(directory: Path, which: str, like_state):
+    """(state, meta) of the newest complete checkpoint in directory/which ('best' or 'latest'), read-only (safe
+    next to a running trainer); None when there is none, also when the folder does not exist."""
+    if not (Path(directory) / which).is_dir():
+        return None
+    ckpts = Checkpoints(directory, read_only=True)
+    try:
+        return ckpts.restore(which, like_state)
+    finally:
+        ckpts.close()

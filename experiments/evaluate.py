@@ -96,11 +96,7 @@ def evaluate_run(workdir, checkpoint: str = "best", splits=("test",)) -> dict:
     steps, state = trainer.make_training(config, model, mesh)
     if not (workdir / "checkpoints" / checkpoint).is_dir():
         raise EvaluationError(f"{workdir / 'checkpoints' / checkpoint} does not exist: no checkpoint saved yet")
-    ckpts = checkpointing.Checkpoints(workdir / "checkpoints", read_only=True)
-    try:
-        restored = ckpts.restore(checkpoint, state)
-    finally:
-        ckpts.close()
+    restored = checkpointing.read(workdir / "checkpoints", checkpoint, state)
     if restored is None:
         raise EvaluationError(f"{workdir / 'checkpoints' / checkpoint} holds no complete checkpoint yet")
     state, meta = restored

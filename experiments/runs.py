@@ -187,12 +187,7 @@ def load_model(run_dir, checkpoint: str = "best", dataset=None):
         raise ValueError(f"checkpoint must be 'best', 'latest' or 'init', got {checkpoint!r}")
     tx = optim.make_optimizer(config.optim, optim.param_labels(model), total_steps=config.train.num_steps)
     _, eval_graphdef, like_state = trainer.init_state(model, tx)
-    ckpts = checkpointing.Checkpoints(Path(run_dir) / "checkpoints", keep=config.train.keep_checkpoints,
-                                      async_save=False)
-    try:
-        restored = ckpts.restore(checkpoint, like_state)
-    finally:
-        ckpts.close()
+    restored = checkpointing.read(Path(run_dir) / "checkpoints", checkpoint, like_state)
     if restored is None:
         raise FileNotFoundError(f"{Path(run_dir) / 'checkpoints' / checkpoint} holds no checkpoint")
     state, meta = restored
