@@ -475,14 +475,7 @@ def can_prepare(options: dict[str, Any]) -> str | None:
     """None if build() can run unattended, else why not (shown above the prepare command)."""
     if options["source"] == "generated":
         return None
-    if options["release_dir"] is None:
-        return ("the ListOps release data is not prepared; download lra_release.gz, unpack it, and run "
-                "the command below with --release-dir pointing at listops-1000")
-    try:
-        find_release_files(options["release_dir"])
-    except DataError as e:
-        return str(e)
-    return None
+    return opts.release_missing("ListOps", options["release_dir"], find_release_files, "listops-1000")
 
 
 def find_release_files(release_dir: str | os.PathLike) -> dict[str, Path]:

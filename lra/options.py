@@ -51,3 +51,16 @@ def flag(task: str, name: str, value: Any) -> bool:
 def folder(value: str | os.PathLike | None) -> str | None:
     """An absolute path string (or None) for the manifest."""
     return None if value is None else str(Path(value).expanduser().resolve())
+
+
+def release_missing(what: str, release_dir: str | os.PathLike | None, find, where: str) -> str | None:
+    """None if `find(release_dir)` locates the LRA release files of a task, else why not: the reason shown above
+    the prepare command (`what`: the data's name, e.g. "ListOps"; `where`: the folder --release-dir should name)."""
+    if release_dir is None:
+        return (f"the {what} release data is not prepared; download lra_release.gz, unpack it, and run the command "
+                f"below with --release-dir pointing at {where}")
+    try:
+        find(release_dir)
+    except DataError as e:
+        return str(e)
+    return None

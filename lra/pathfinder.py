@@ -299,14 +299,9 @@ def can_prepare(options: dict[str, Any]) -> str | None:
     """None if build() can run unattended, else why not (shown above the prepare command)."""
     if options["source"] == "generated":
         return None
-    if options["release_dir"] is None:
-        return (f"the Pathfinder-{options['resolution']} release data is not prepared; download lra_release.gz, "
-                "unpack it, and run the command below with --release-dir pointing at it")
-    try:
-        find_folder(options["release_dir"], options["resolution"], options["difficulty"])
-    except DataError as e:
-        return str(e)
-    return None
+    return opts.release_missing(f"Pathfinder-{options['resolution']}", options["release_dir"],
+                                lambda d: find_folder(d, options["resolution"], options["difficulty"]),
+                                "the unpacked lra_release folder")
 
 
 def build(options: dict[str, Any], out_dir: Path, log=print) -> dict[str, Any]:

@@ -146,14 +146,8 @@ def command_args(options: dict[str, Any]) -> list[str]:
 
 def can_prepare(options: dict[str, Any]) -> str | None:
     """None if build() can run unattended, else why not (shown above the prepare command)."""
-    if options["release_dir"] is None:
-        return ("the Retrieval (AAN) release data is not prepared; download lra_release.gz, unpack it, and run the "
-                "command below with --release-dir pointing at lra_release/lra_release/tsv_data")
-    try:
-        find_release_files(options["release_dir"])
-    except DataError as e:
-        return str(e)
-    return None
+    return opts.release_missing("Retrieval (AAN)", options["release_dir"], find_release_files,
+                                "lra_release/lra_release/tsv_data")
 
 
 def _encoder(options: dict[str, Any], paths: dict[str, Path], log):
