@@ -14,7 +14,12 @@ every subprocess inherit it through the environment. A JAX_COMPILATION_CACHE_DIR
 """
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
+
+import pytest
 
 _OWN_CACHE_DIR = None
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
@@ -27,3 +32,13 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 def pytest_unconfigure(config):
     if _OWN_CACHE_DIR is not None:  # the process that made it (the xdist controller) removes it, after the workers
         shutil.rmtree(_OWN_CACHE_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def listops_data_dir(tmp_path_factory):
+    """A data dir holding the small generated ListOps, prepared once per session (per xdist worker) by the CLI."""
+    path = tmp_path_factory.mktemp("listops_small")
+    subprocess.run([sys.executable, "-m", "lra.prepare", "listops", "--generate", "--size", "small",
+                    "--data-dir", str(path)], cwd=Path(__file__).resolve().parent.parent, check=True,
+                   capture_output=True)
+    return path

@@ -84,10 +84,8 @@ def test_a_variant_without_a_rung_is_an_error():
 
 
 @pytest.mark.slow
-def test_rnn_tanh_listops_smoke_trains_from_the_cli(tmp_path):
-    data = tmp_path / "data"
-    subprocess.run([sys.executable, "-m", "lra.prepare", "listops", "--generate", "--size", "small", "--data-dir",
-                    str(data)], cwd=REPO, check=True, capture_output=True)
+def test_rnn_tanh_listops_smoke_trains_from_the_cli(tmp_path, listops_data_dir):
+    data = listops_data_dir
     proc = subprocess.run(
         [sys.executable, "-m", "experiments.train", "--config", "experiments/configs/ladder.py:listops_smoke,rnn_tanh",
          "--workdir", str(tmp_path / "run"), f"--config.data.data_dir={data}", "--config.model.d_model=32",

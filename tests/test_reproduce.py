@@ -28,12 +28,9 @@ def driver(suite_file, runs_dir, data_dir, *extra):
             str(runs_dir), "--data-dir", str(data_dir), "--progress-every", "1", *extra]
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("lra_data")
-    subprocess.run([sys.executable, "-m", "lra.prepare", "listops", "--generate", "--size", "small",
-                    "--data-dir", str(path)], cwd=REPO, check=True, capture_output=True)
-    return path
+@pytest.fixture
+def data_dir(listops_data_dir):
+    return listops_data_dir
 
 
 def write_suite(path, entries, seeds=1):

@@ -57,12 +57,9 @@ def test_s4d_init_option():
         get_config("s5", "text,inv")
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("lra_data")
-    subprocess.run([sys.executable, "-m", "lra.prepare", "listops", "--generate", "--size", "small",
-                    "--data-dir", str(path)], cwd=REPO, check=True, capture_output=True)
-    return path
+@pytest.fixture
+def data_dir(listops_data_dir):
+    return listops_data_dir
 
 
 @pytest.mark.slow

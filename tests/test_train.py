@@ -36,12 +36,8 @@ EXACT_KEYS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "best_st
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory):
-    """One prepared copy of the small generated ListOps for the whole session (generation takes seconds)."""
-    path = tmp_path_factory.mktemp("lra_data")
-    subprocess.run([sys.executable, "-m", "lra.prepare", "listops", "--generate", "--size", "small",
-                    "--data-dir", str(path)], cwd=REPO, check=True, capture_output=True)
-    return path
+def data_dir(listops_data_dir):
+    return listops_data_dir
 
 
 def command(workdir, data_dir, *extra):
