@@ -23,24 +23,6 @@ def identity(a):
     return jnp.broadcast_to(jnp.eye(a.shape[-1], dtype=a.dtype), a.shape)
 
 
-def transpose(a):
-    return jnp.swapaxes(a, -1, -2)  # no conjugation (JAX's cotangent convention)
-
-
-def outer(g, h):
-    """Cotangent of A from one step: g h^T."""
-    return g[..., :, None] * h[..., None, :]
-
-
-def step(a_t, h_prev, b_t):
-    return apply(a_t, h_prev) + b_t
-
-
-def combine(e1, e2):
-    (a1, b1), (a2, b2) = e1, e2
-    return compose(a2, a1), apply(a2, b1) + b2
-
-
 def prepare(a, b, h0, axis):
     a, b = jnp.asarray(a), jnp.asarray(b)
     if b.ndim < 2:
@@ -110,6 +92,6 @@ def reference_vjp(a, b, h0, reverse, g):
 
 
 DENSE = ScanOperator(
-    name="dense", apply=apply, compose=compose, identity=identity, step=step, combine=combine, prepare=prepare,
+    name="dense", apply=apply, compose=compose, identity=identity, prepare=prepare,
     methods=("sequential", "associative", "chunked"), make_inputs=make_inputs, reference=reference,
-    reference_vjp=reference_vjp, transpose=transpose, outer=outer)
+    reference_vjp=reference_vjp)

@@ -22,24 +22,6 @@ def identity(a):
     return jnp.ones_like(a)
 
 
-def transpose(a):
-    return a  # JAX cotangents are not conjugated: the transpose of x -> a x is g -> a g
-
-
-def outer(g, h):
-    """Cotangent of a from one step: d(a h)/da contracted with g."""
-    return g * h
-
-
-def step(a_t, h_prev, b_t):
-    return a_t * h_prev + b_t
-
-
-def combine(e1, e2):
-    (a1, b1), (a2, b2) = e1, e2
-    return a2 * a1, a2 * b1 + b2
-
-
 def prepare(a, b, h0, axis):
     a, b = jnp.asarray(a), jnp.asarray(b)
     if b.ndim < 1:
@@ -102,6 +84,6 @@ def reference_vjp(a, b, h0, reverse, g):
 
 
 DIAGONAL = ScanOperator(
-    name="diagonal", apply=apply, compose=compose, identity=identity, step=step, combine=combine, prepare=prepare,
+    name="diagonal", apply=apply, compose=compose, identity=identity, prepare=prepare,
     methods=("sequential", "associative", "chunked"), make_inputs=make_inputs, reference=reference,
-    reference_vjp=reference_vjp, transpose=transpose, outer=outer)
+    reference_vjp=reference_vjp)

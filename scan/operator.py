@@ -47,9 +47,6 @@ class ScanOperator(NamedTuple):
     apply(a, x) -> a (.) x: the transition acting on a state (or on a stack of states; broadcasts).
     compose(a_later, a_earlier) -> the transition of applying a_earlier, then a_later.
     identity(a) -> the identity transition shaped like a.
-    step(a_t, h_prev, b_t) -> h_t: one sequential step; the oracle every other method must match.
-    combine((a1, b1), (a2, b2)) -> (a, b): associative combine of the earlier element 1 and the later element 2,
-        i.e. (compose(a2, a1), apply(a2, b1) + b2).
     prepare(a, b, h0, axis) -> Problem: validates shapes (ValueError naming the argument) and moves the
         time axis first; sets the accumulation dtype (>= float32 / complex64).
     methods: the methods (of scan.METHODS, besides 'auto') this operator supports.
@@ -58,23 +55,29 @@ class ScanOperator(NamedTuple):
     reference(a, b, h0, reverse) -> h: float64 NumPy loop on make_inputs' layout.
     reference_vjp(a, b, h0, reverse, g) -> (ga, gb, gh0): float64 NumPy adjoint loop, in JAX's cotangent
         convention (no complex conjugation: the transpose of x -> a x is g -> a g).
-    transpose(a) -> a^T, outer(g, h) -> cotangent of a from one step (g h^T): optional and no longer used by
-        the scan: derivatives come from the custom JVP in scan/adjoint.py, which needs only `apply` (kept so
-        operators written against the earlier custom-VJP protocol still construct).
+
+    Derived from apply and compose (methods, the same for every linear recurrence):
+    step(a_t, h_prev, b_t) -> h_t = apply(a_t, h_prev) + b_t: one sequential step; the oracle of every method.
+    combine((a1, b1), (a2, b2)) -> (compose(a2, a1), apply(a2, b1) + b2): the associative combine of the earlier
+        element 1 and the later element 2.
+    Derivatives need only `apply`: they come from the custom JVP in scan/adjoint.py.
     """
     name: str
     apply: Callable
     compose: Callable
     identity: Callable
-    step: Callable
-    combine: Callable
     prepare: Callable
     methods: tuple
     make_inputs: Callable
     reference: Callable
     reference_vjp: Callable
-    transpose: Callable | None = None
-    outer: Callable | None = None
+
+    def step(self, a_t, h_prev, b_t):
+        return self.apply(a_t, h_prev) + b_t
+
+    def combine(self, e1, e2):
+        (a1, b1), (a2, b2) = e1, e2
+        return self.compose(a2, a1), self.apply(a2, b1) + b2
 
 
 def accumulation_dtype(*dtypes):

@@ -35,25 +35,6 @@ def identity(a):
     return jnp.stack([jnp.ones_like(a[..., 0]), jnp.zeros_like(a[..., 1])], axis=-1)
 
 
-def transpose(a):
-    return jnp.stack([a[..., 0], -a[..., 1]], axis=-1)  # no conjugation (JAX's cotangent convention)
-
-
-def outer(g, h):
-    """Cotangent of (alpha, beta) from one step y = A h: (g.h, g1 h0 - g0 h1)."""
-    g0, g1, h0, h1 = g[..., 0], g[..., 1], h[..., 0], h[..., 1]
-    return jnp.stack([g0 * h0 + g1 * h1, g1 * h0 - g0 * h1], axis=-1)
-
-
-def step(a_t, h_prev, b_t):
-    return apply(a_t, h_prev) + b_t
-
-
-def combine(e1, e2):
-    (a1, b1), (a2, b2) = e1, e2
-    return compose(a2, a1), apply(a2, b1) + b2
-
-
 def prepare(a, b, h0, axis):
     a, b = jnp.asarray(a), jnp.asarray(b)
     if b.ndim < 2 or b.shape[-1] != 2:
@@ -144,6 +125,6 @@ def reference_vjp(a, b, h0, reverse, g):
 
 
 ROTATION = ScanOperator(
-    name="rotation", apply=apply, compose=compose, identity=identity, step=step, combine=combine, prepare=prepare,
+    name="rotation", apply=apply, compose=compose, identity=identity, prepare=prepare,
     methods=("sequential", "associative", "chunked"), make_inputs=make_inputs, reference=reference,
-    reference_vjp=reference_vjp, transpose=transpose, outer=outer)
+    reference_vjp=reference_vjp)
