@@ -8,7 +8,10 @@ finished, for each model x task, and the 6-task average. Conventions (printed wi
     One of our runs that diverged (trainer exit code 3) on every seed is shown as FAIL and counted the same way.
   - A seed at chance level (results.json chance_level: not above the majority class) is kept in the mean and flagged.
   - A missing, unfinished or crashed run is shown as such, never as 0; an average over tasks with one missing is
-    shown as incomplete.
+    shown as incomplete. The per-task difference is only ever between two numbers: ours FAIL -> "FAIL", a published
+    FAIL -> "pub. FAIL" (only the 6-task average uses FAIL = 50).
+  - A run directory whose JSON files cannot be read is shown as "unreadable" in its cell, with the file and the
+    parse error in a warning; the rest of the table is printed and the command exits 1.
   - Runs pooled in one cell must be seeds of one experiment: a cell whose runs' configs differ (beyond the seeds and
     bookkeeping, see BOOKKEEPING) or repeat a seed is flagged, with a warning naming the keys and the runs.
   - Scale is always labelled: "full" = the published configs; "mini" = smoke configs (small generated data, small
@@ -38,6 +41,7 @@ TASK_TITLES = {"listops": "ListOps", "text": "Text", "retrieval": "Retrieval", "
                "pathfinder": "Pathfinder", "pathx": "Path-X"}
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
 FAIL_VALUE = 50.0  # S4-paper convention for FAIL in averages
+UNREADABLE = "unreadable"  # status of a run directory whose JSON files could not be parsed (see read_runs)
 
 # Our config family -> the published row it reproduces: (model, variant) in published_results.csv.
 PUBLISHED_ROWS = {
@@ -169,6 +173,24 @@ class Cell:
         return sum(r.status == "failed" and r.failure.get("kind") == runs_lib.DIVERGED for r in self.runs)
 
     @property
+    def seeds(self) -> list[int]:
+        """The distinct seeds this cell expects (a seed run in two directories counts once)."""
+        return sorted({r.seed for r in self.runs})
+
+    @property
+    def seeds_done(self) -> list[int]:
+        return sorted({r.seed for r in self.runs if r.status == "done"})
+
+    def seeds_with(self, *statuses) -> list[int]:
+        """Seeds that have a run in one of `statuses` and none that finished (for the 'not finished' notes)."""
+        done = {r.seed for r in self.runs if r.status == "done"}
+        return sorted({r.seed for r in self.runs if r.status in statuses} - done)
+
+    @property
+    def unreadable(self) -> list:
+        return [r for r in self.runs if r.status == UNREADABLE]
+
+    @property
     def n_chance(self) -> int:
         return sum(r.chance_level for r in self.runs if r.status == "done")
 
@@ -184,8 +206,10 @@ class Cell:
 
     @property
     def fail(self) -> bool:
-        """Every run diverged (none finished, none pending): FAIL, counted as 50 in averages."""
-        return bool(self.runs) and not self.accuracies and self.n_diverged == len(self.runs)
+        """Every run diverged (none finished, none pending; runs whose config is not available never will):
+        FAIL, counted as 50 in averages."""
+        possible = [r for r in self.runs if r.status != "not available"]
+        return bool(possible) and not self.accuracies and self.n_diverged == len(possible)
 
     @property
     def value(self) -> float | None:
@@ -196,7 +220,7 @@ class Cell:
     def repeated_seeds(self) -> list[int]:
         """Seeds that more than one run of this cell used (model init and data order both the same)."""
         uses = collections.Counter((r.seed, (r.config or {}).get("train", {}).get("data_seed")) for r in self.runs
-                                   if r.status not in ("missing", "not available"))
+                                   if r.status not in ("missing", "not available", UNREADABLE))
         return sorted({seed for (seed, _), n in uses.items() if n > 1})
 
     @property
@@ -216,6 +240,7 @@ class Cell:
         if self.repeated_seeds:
             out.append(f"seed(s) {', '.join(map(str, self.repeated_seeds))} appear in more than one run: the std is "
                        "not over independent seeds")
+        out += [f"run {r.path} is unreadable, left out: {r.failure['reason']}" for r in self.unreadable]
         return out
 
     def status(self) -> str:
@@ -229,39 +254,91 @@ class Cell:
             return "missing"
         if self.count("failed"):
             return "failed"
+        if self.unreadable:
+            return UNREADABLE
         return "incomplete"
 
     def text(self) -> str:
-        acc = self.accuracies
+        """'mean ± std (n=seeds done/expected) [notes]', or the status where no run finished."""
+        acc, status, seeds = self.accuracies, self.status(), self.seeds
         notes = []
         if acc:
+            n_seeds = len(self.seeds_done)
             out = f"{self.mean:.2f}" + (f" ± {self.std:.2f}" if self.std is not None else "")
-            out += f" (n={len(acc)}" + (f"/{len(self.runs)}" if len(acc) < len(self.runs) else "") + ")"
+            if len(acc) > n_seeds:  # a seed finished in more than one directory: say runs and seeds apart
+                out += f" (n={len(acc)} runs of {n_seeds}/{len(seeds)} seeds)"
+            else:
+                out += f" (n={n_seeds}" + (f"/{len(seeds)}" if n_seeds < len(seeds) else "") + ")"
             if self.n_chance:
                 notes.append(f"{self.n_chance} at chance")
         else:
             out = {"FAIL": "FAIL (diverged)", "missing": "missing", "not available": "missing (config not available)",
-                   "failed": "failed", "incomplete": "unfinished"}[self.status()]
+                   "failed": "failed", "incomplete": "unfinished", UNREADABLE: UNREADABLE}[status]
         n_failed = self.count("failed")
-        if n_failed and (acc or self.status() == "failed"):
+        if n_failed and (acc or status == "failed"):
             kinds = sorted({r.failure.get("kind", "?") for r in self.runs if r.status == "failed"})
             notes.append(f"{n_failed} failed: {', '.join(kinds)}")
         if self.mixed_configs:
             notes.append("mixed configs")
         if self.repeated_seeds:
             notes.append("repeated seeds")
-        pending = [r for r in self.runs if r.status in ("incomplete", "not started", "missing", "not available")]
-        if pending and acc:
-            notes.append(f"{len(pending)} not finished")
-        elif self.status() == "incomplete":
+        pending = self.seeds_with("incomplete", "not started", "missing")
+        if status == "incomplete":
             steps = [f"{r.step}/{r.num_steps}" for r in self.runs if r.status == "incomplete" and r.num_steps]
             notes.append(("step " + ", ".join(steps)) if steps else "not started")
+        elif pending and status != "missing":
+            notes.append(f"{len(pending)} not finished")
+        unavailable = self.seeds_with("not available")
+        if unavailable and status != "not available":
+            notes.append(f"{len(unavailable)} not available")
+        if self.unreadable and status != UNREADABLE:
+            notes.append(f"{len(self.unreadable)} unreadable")
         return out + (" [" + "; ".join(notes) + "]" if notes else "")
+
+
+def read_runs(runs_dir) -> list:
+    """Every run directory under runs_dir, as runs.find_runs, except that a run whose results.json / failure.json
+    (or one of run.json, config.json) cannot be read is kept, with status "unreadable" and the error as its
+    failure reason, placed in its cell by whichever of run.json / config.json can be read. ValueError if neither."""
+    try:
+        return runs_lib.find_runs(runs_dir)
+    except ValueError:
+        pass  # at least one unreadable run directory: read them one by one (same directories as find_runs)
+    runs_dir = Path(runs_dir)
+    dirs = {p.parent for name in (runs_lib.RUN_FILE, "config.json") for p in runs_dir.rglob(name)
+            if "checkpoints" not in p.relative_to(runs_dir).parts}
+    return [_read_or_unreadable(d) for d in sorted(dirs)]
+
+
+def _read_or_unreadable(path: Path):
+    try:
+        return runs_lib.read_run(path)
+    except ValueError as error:
+        reason = str(error)
+    identity = {}
+    for name in (runs_lib.RUN_FILE, "config.json"):
+        try:
+            identity[name] = json.loads((path / name).read_text())
+        except (OSError, ValueError):
+            continue
+    if runs_lib.RUN_FILE in identity:
+        run = identity[runs_lib.RUN_FILE]
+        name, family, option, task, seed, scale = (run["name"], run["family"], run.get("option"), run["task"],
+                                                   run["seed"], run["scale"])
+    elif "config.json" in identity:
+        config = identity["config.json"]
+        name, family, option, task, seed, scale = (path.name, config["model"]["layer"], None, config["data"]["task"],
+                                                   config["seed"], "unlabelled")
+    else:
+        raise ValueError(f"{reason} (and neither {runs_lib.RUN_FILE} nor config.json says which run it is)")
+    return runs_lib.RunInfo(path=path, name=name, family=family, option=option, task=task, seed=int(seed),
+                            scale=scale if scale in runs_lib.SCALES else "unlabelled", status=UNREADABLE,
+                            failure=dict(kind=UNREADABLE, reason=reason), config=identity.get("config.json"))
 
 
 def collect(runs_dir) -> dict:
     """{(scale, family, option): {task: Cell}} of the runs found in runs_dir plus those its suite.json expects."""
-    found = runs_lib.find_runs(runs_dir)
+    found = read_runs(runs_dir)
     names = {r.name for r in found}
     everything = found + [r for r in runs_lib.expected_runs(runs_dir) if r.name not in names]
     groups: dict = {}
@@ -307,8 +384,12 @@ def _model(key) -> str:
 
 
 def _family_order(keys) -> list:
-    known = list(PUBLISHED_ROWS)
-    return sorted(keys, key=lambda k: (known.index(k[1]) if k[1] in known else len(known), k[1], k[2] or ""))
+    """The row order of the table, the CSV and the figure: the published families in PUBLISHED_ROWS order, then the
+    others by name; the ladder's rungs in the paper's order (LADDER_ROWS), unknown options after them by name."""
+    known, rungs = list(PUBLISHED_ROWS), list(LADDER_ROWS)
+    rank = lambda seq, x: seq.index(x) if x in seq else len(seq)
+    return sorted(keys, key=lambda k: (rank(known, k[1]), k[1],
+                                       rank(rungs, k[2]) if k[1] == LADDER_FAMILY else 0, k[2] or ""))
 
 
 def _published_cell(p: Published | None) -> str:
@@ -318,11 +399,17 @@ def _published_cell(p: Published | None) -> str:
 
 
 def _diff(ours: Cell | None, p: Published | None) -> str:
-    if ours is None or ours.value is None or p is None or p.value is None:
+    """ours - published for one task, only between two numbers: a FAIL is never turned into 50 here (that
+    convention is for the 6-task average only)."""
+    if ours is not None and ours.fail:
+        return "FAIL"
+    if ours is None or ours.mean is None or p is None or p.value is None:
         return "—"
     if not p.comparable:
         return "n/c"
-    return _fmt(ours.value - p.value, signed=True)
+    if p.fail:
+        return "pub. FAIL"
+    return _fmt(ours.mean - p.value, signed=True)
 
 
 def build_sections(groups: dict) -> list[Section]:
@@ -336,11 +423,7 @@ def build_sections(groups: dict) -> list[Section]:
                 continue
             columns = [TASK_TITLES[t] for t in TASKS] + ([] if ladder_kind else ["Avg (6 tasks)"])
             rows = []
-            if ladder_kind:
-                order = list(LADDER_ROWS)
-                keys = sorted(keys, key=lambda k: (order.index(k[2]) if k[2] in order else len(order), k[2] or ""))
-            else:
-                keys = _family_order(keys)
+            keys = _family_order(keys)
             for key in keys:
                 _, family, option = key
                 cells = groups[key]
@@ -377,7 +460,8 @@ def conventions(scale: str) -> list[str]:
     notes = [
         "Test accuracy (%) of the best-by-validation checkpoint; mean ± sample std over seeds (n = seeds finished"
         "/expected).",
-        f"FAIL counts as {FAIL_VALUE:g} in averages (the S4-paper convention); ours is FAIL when every seed diverged.",
+        f"FAIL counts as {FAIL_VALUE:g} in the 6-task averages (the S4-paper convention); ours is FAIL when every "
+        "seed diverged. A per-task difference is never computed from a FAIL: 'FAIL' (ours) / 'pub. FAIL'.",
         "'at chance': a seed not above the majority class (kept in the mean); 'missing'/'unfinished'/'failed' are "
         "not counted as 0: an average with such a task is shown as incomplete. 'unfinished': no results.json yet "
         "(running, interrupted, or stopped outside the suite driver, e.g. a diverged `experiments.train` run).",
@@ -424,12 +508,14 @@ def render_latex(sections: list[Section]) -> str:
     return "\n".join(out)
 
 
-CSV_FIELDS = ("scale", "model", "task", "status", "n_done", "n_expected", "n_failed", "n_chance", "mean", "std",
+CSV_FIELDS = ("scale", "model", "task", "status", "n_done", "n_expected", "n_runs", "n_failed", "n_chance", "mean", "std",
               "value_for_average", "published", "published_row", "difference", "runs", "warnings")
 
 
 def render_csv(groups: dict) -> str:
-    """Long format, one row per (scale, model, task) plus an avg_6task row per model; empty = not available."""
+    """Long format, one row per (scale, model, task) plus an avg_6task row per model; empty = not available.
+    n_done / n_expected count distinct seeds; n_runs the finished runs in the mean (more than n_done when a seed
+    finished in more than one directory)."""
     published, _ = published_models()
     ladder, _ = published_ladder()
     buf = io.StringIO()
@@ -445,8 +531,9 @@ def render_csv(groups: dict) -> str:
             c = cells.get(task, Cell([]))
             p = pub[task] if pub else None
             writer.writerow(dict(
-                scale=scale, model=model, task=task, status=c.status(), n_done=len(c.accuracies),
-                n_expected=len(c.runs), n_failed=c.count("failed"), n_chance=c.n_chance, mean=num(c.mean),
+                scale=scale, model=model, task=task, status=c.status(),
+                n_done=len(c.seeds_done), n_expected=len(c.seeds),
+                n_runs=len(c.accuracies), n_failed=c.count("failed"), n_chance=c.n_chance, mean=num(c.mean),
                 std=num(c.std), value_for_average=num(c.value), published=p.text if p else "",
                 published_row=pub["_label"] if pub else "",
                 difference=_diff(c, p).replace("—", "") if scale == "full" and p else "",
@@ -465,7 +552,10 @@ def render_csv(groups: dict) -> str:
 
 
 def render(runs_dir, fmt: str = "md") -> str:
-    groups = collect(runs_dir)
+    return render_groups(collect(runs_dir), fmt, runs_dir)
+
+
+def render_groups(groups: dict, fmt: str = "md", runs_dir="") -> str:
     if not groups:
         raise ValueError(f"{runs_dir} holds no run directories (run.json or config.json)")
     if fmt == "csv":
@@ -476,17 +566,25 @@ def render(runs_dir, fmt: str = "md") -> str:
 
 # ------------------------------------------------------------------------------------------------------ figure
 
+# Cell flags drawn as bar hatching (the table's notes of the same names), with a legend entry each when used.
+HATCHES = {"at chance": "..", "mixed configs": "//", "repeated seeds": "xx"}
 
-def plot(runs_dir, out_path) -> Path:
-    """A PNG per runs directory: accuracy per task per model (bars labelled with the mean, seed std as error bars;
-    FAIL / missing / failed written where there is no bar), one panel per scale (and one for the ladder) over the
-    tasks that panel's runs cover, published full-scale values marked with black ticks (FAIL at 50, marked 'F')."""
+
+def cell_flags(cell: Cell) -> list[str]:
+    """The HATCHES keys that apply to a cell (what its table text notes)."""
+    return [flag for flag, on in (("at chance", cell.n_chance), ("mixed configs", cell.mixed_configs),
+                                  ("repeated seeds", cell.repeated_seeds)) if on]
+
+
+def figure(groups: dict, runs_dir=""):
+    """The matplotlib Figure of `groups` (see plot): bars in the table's row order (_family_order), flagged cells
+    hatched (HATCHES). Each bar container's label is '<model> (ours, <scale>)'."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    groups = collect(runs_dir)
     published, _ = published_models()
     ladder, _ = published_ladder()
     panels = [(scale, lad) for scale in runs_lib.SCALES for lad in (False, True)
@@ -498,30 +596,50 @@ def plot(runs_dir, out_path) -> Path:
         keys = [k for k in _family_order(groups) if k[0] == scale and (k[1] == LADDER_FAMILY) == lad]
         tasks = [t for t in TASKS if any(t in groups[k] for k in keys)]  # the tasks this panel's suite has
         width = 0.8 / len(keys)
+        used_flags = set()
         for i, key in enumerate(keys):
             cells = groups[key]
             xs = np.arange(len(tasks)) + (i - (len(keys) - 1) / 2) * width
             means = [cells[t].mean if t in cells and cells[t].mean is not None else np.nan for t in tasks]
             stds = [cells[t].std if t in cells and cells[t].std is not None else 0.0 for t in tasks]
-            label = _model(key)
-            ax.bar(xs, means, width * 0.9, yerr=stds, capsize=2, label=f"{label} (ours, {scale})")
+            bars = ax.bar(xs, means, width * 0.9, yerr=stds, capsize=2, label=f"{_model(key)} (ours, {scale})")
+            for bar, t in zip(bars.patches, tasks):
+                flags = cell_flags(cells[t]) if t in cells else []
+                if flags:
+                    bar.set_hatch("".join(HATCHES[f] for f in flags))
+                    bar.set_edgecolor("black")
+                    used_flags.update(flags)
             pub = ladder.get(key[2]) if lad else published.get(key[1])
             for x, t, m, sd in zip(xs, tasks, means, stds):
                 status = cells[t].status() if t in cells else "missing"
-                label = f"{m:.1f}" if not np.isnan(m) else status
-                ax.text(x, (0 if np.isnan(m) else m + sd) + 1.5, label, ha="center", fontsize=6, va="bottom")
+                text = f"{m:.1f}" if not np.isnan(m) else status
+                ax.text(x, (0 if np.isnan(m) else m + sd) + 1.5, text, ha="center", fontsize=6, va="bottom")
                 p = pub[t] if pub else None
                 if p is not None and p.value is not None and p.comparable:
                     ax.plot([x - width * 0.45, x + width * 0.45], [p.value, p.value], color="black", lw=2)
                     if p.fail:
                         ax.text(x, p.value + 1, "F", ha="center", fontsize=7)
         ax.plot([], [], color="black", lw=2, label="published (full scale)")
+        handles, _ = ax.get_legend_handles_labels()
+        handles += [Patch(facecolor="white", edgecolor="black", hatch=HATCHES[f], label=f)
+                    for f in HATCHES if f in used_flags]
+        ax.legend(handles=handles, fontsize=7, ncol=2, loc="upper left")
         ax.set_xticks(np.arange(len(tasks)), [TASK_TITLES[t] for t in tasks])
         ax.set_ylabel("test accuracy (%)")
         ax.set_ylim(0, 100)
         ax.set_title(SCALE_TITLES[scale].split(" -- ")[0] + (" -- LRU ablation ladder" if lad else ""), fontsize=9)
-        ax.legend(fontsize=7, ncol=2, loc="upper left")
     fig.tight_layout()
+    return fig
+
+
+def plot(runs_dir, out_path, groups: dict | None = None) -> Path:
+    """A PNG per runs directory: accuracy per task per model (bars labelled with the mean, seed std as error bars;
+    FAIL / missing / failed / unreadable written where there is no bar; cells at chance, with mixed configs or
+    repeated seeds hatched, see HATCHES), one panel per scale (and one for the ladder) over the tasks that panel's
+    runs cover, in the table's row order, published full-scale values marked with black ticks (FAIL at 50, 'F')."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(collect(runs_dir) if groups is None else groups, runs_dir)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.stem + ".tmp" + out_path.suffix)
@@ -532,18 +650,33 @@ def plot(runs_dir, out_path) -> Path:
 
 
 def main(argv=None) -> int:
+    """0: done; 1: the table was printed but some run directories are unreadable (named in its warnings);
+    2: no table (no runs directory, no runs, a bad option)."""
     parser = argparse.ArgumentParser(prog="python -m experiments.table", description=__doc__.split("\n")[0])
     parser.add_argument("runs_dir", help="a runs directory (e.g. runs/mini, made by experiments.reproduce)")
     parser.add_argument("--format", choices=("md", "latex", "csv"), default="md")
     parser.add_argument("--plot", metavar="OUT.png", help="also write the figure there")
     args = parser.parse_args(argv)
     try:
-        print(render(args.runs_dir, args.format))
-        if args.plot:
-            print(f"figure: {plot(args.runs_dir, args.plot)}")
+        groups = collect(args.runs_dir)
+        text = render_groups(groups, args.format, args.runs_dir)
+        figure_path = plot(args.runs_dir, args.plot, groups) if args.plot else None
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    unreadable = [r.path for cells in groups.values() for c in cells.values() for r in c.unreadable]
+    try:
+        print(text)
+        if figure_path:
+            print(f"figure: {figure_path}")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `table RUNS | head`: the reader has gone; stop quietly (Python docs, signal module)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot raise again
+        return 1 if unreadable else 0
+    if unreadable:
+        print(f"error: {len(unreadable)} run director{'y is' if len(unreadable) == 1 else 'ies are'} unreadable "
+              f"(shown as such in the table; see its warnings): {', '.join(map(str, unreadable))}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -69,15 +69,26 @@ def test_01_scan():
 
 
 @pytest.mark.slow
-def test_02_results(runs_dir):
-    text = output_text(execute("02_results.ipynb", RUNS_DIR=runs_dir))
-    assert "1 runs in" in text and "lru-listops_smoke-seed0" in text and "figure:" in text
-    assert (runs_dir / "table.png").exists()
+def test_02_results(runs_dir, tmp_path):
+    fig_path = tmp_path / "out" / "table.png"
+    text = output_text(execute("02_results.ipynb", RUNS_DIR=runs_dir, FIG_PATH=fig_path))
+    assert "1 runs in" in text and "lru-listops_smoke-seed0" in text and f"figure: {fig_path}" in text
+    assert "learning curves: ListOps, 1 runs" in text  # one row of subplots per task
+    assert fig_path.exists() and not (runs_dir / "table.png").exists(), "the figure goes to FIG_PATH, not RUNS_DIR"
 
 
 def test_03_ablation_ladder():
     text = output_text(execute("03_ablation_ladder.ipynb", N_STATE=64, RUNS_DIR=""))
     assert "ring_init" in text and "state variance / input variance" in text
+    assert "not on this branch" not in text
+    # The rungs' settings come from experiments/configs/ladder.py (ListOps' ring is [0, 0.9], not a copy's values).
+    ring = next(line for line in text.splitlines() if line.startswith("ring_init   lru:"))
+    assert "'r_max': 0.9" in ring and "'r_min': 0.0" in ring
+    # The dense rungs' eigenvalues (of A at init) are computed and plotted too; rnn_lin's are inside the unit disk.
+    for rung in ("rnn_relu", "rnn_tanh", "rnn_lin"):
+        assert any(line.startswith(f"{rung:11s} eig(dense A)") for line in text.splitlines()), rung
+    rnn_lin = next(line for line in text.splitlines() if line.startswith("rnn_lin     eig(dense A)"))
+    assert float(rnn_lin.split("max ")[1].split(",")[0]) <= 1.0 + 1e-3
 
 
 @pytest.mark.slow

@@ -197,8 +197,111 @@ def test_plot_and_cli(full_dir, tmp_path, capsys):
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'afile'} is a file, not a runs directory")
 
 
-def test_broken_run_json_names_the_file(tmp_path):
+def test_broken_run_json_shows_the_run_unreadable_and_names_the_file(tmp_path):
     d = write_run(tmp_path, "lru", "listops", 0, acc=0.5)
     (d / "run.json").write_text("{not json")
-    with pytest.raises(ValueError, match="run.json"):
+    md = table.render(tmp_path)  # placed by its config.json (so: unlabelled scale), shown as unreadable
+    assert "| unreadable |" in md and f"{d / 'run.json'}: not valid JSON" in md
+    (d / "config.json").write_text("{not json either")
+    with pytest.raises(ValueError, match="run.json"):  # nothing says which run it is
         table.render(tmp_path)
+
+
+def test_difference_of_a_fail_is_fail_not_a_number(tmp_path):
+    # S5 at full scale: every ListOps seed diverged. The S4 convention (FAIL = 50) is for the 6-task average only;
+    # the per-task difference was 50 - 62.15 = -12.15.
+    for seed in range(2):
+        write_run(tmp_path, "s5", "listops", seed, failure="diverged", scale="full")
+    for task in TASKS[1:]:
+        write_run(tmp_path, "s5", task, 0, acc=0.8, scale="full")
+    write_run(tmp_path, "transformer", "pathx", 0, acc=0.55, scale="full")  # published: FAIL
+    rows = csv_rows(tmp_path)
+    assert rows[("full", "s5", "listops")]["difference"] == "FAIL"
+    assert rows[("full", "transformer", "pathx")]["difference"] == "pub. FAIL"
+    avg = rows[("full", "s5", "avg_6task")]  # the average keeps FAIL = 50
+    assert float(avg["mean"]) == pytest.approx(np.mean([50, 80, 80, 80, 80, 80]))
+    md = table.render(tmp_path, "md")
+    diff_row = next(line for line in md.splitlines() if line.startswith("| s5 | difference"))
+    assert diff_row.split(" | ")[2] == "FAIL" and "-12.15" not in md
+    assert "never computed from a FAIL" in md
+
+
+def ladder_cells_dir(root):
+    """Ladder rungs written in alphabetical order; lru at chance, ring_init with a repeated seed, exp with mixed
+    configs (two plain trainer runs at different learning rates)."""
+    for rung in ("exp", "lru", "real_imag", "ring_init", "rnn_lin", "rnn_relu"):
+        write_run(root, "ladder", "listops", 0, acc=0.3 if rung == "lru" else 0.5, scale="full", option=rung,
+                  chance=rung == "lru")
+    write_run(root / "copy", "ladder", "listops", 0, acc=0.52, scale="full", option="ring_init")
+    d = write_run(root, "ladder", "listops", 1, acc=0.5, scale="full", option="exp")
+    config = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps(dict(config, optim=dict(lr=0.1))))
+    return root
+
+
+def test_figure_uses_the_table_order_and_marks_flagged_cells(tmp_path):
+    from matplotlib.container import BarContainer
+
+    groups = table.collect(ladder_cells_dir(tmp_path))
+    fig = table.figure(groups)
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    order = ["rnn_relu", "rnn_lin", "real_imag", "exp", "ring_init", "lru"]  # LADDER_ROWS order, not a-z
+    assert [c.get_label() for c in bars] == [f"ladder:{r} (ours, full)" for r in order]
+    md = table.render(tmp_path, "md")
+    assert sorted(order, key=lambda r: md.index(f"| ladder:{r} | ours")) == order  # the table: the same order
+    hatch = {r: c.patches[0].get_hatch() for r, c in zip(order, bars)}
+    assert hatch == {"rnn_relu": None, "rnn_lin": None, "real_imag": None, "exp": table.HATCHES["mixed configs"],
+                     "ring_init": table.HATCHES["repeated seeds"], "lru": table.HATCHES["at chance"]}
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"at chance", "mixed configs", "repeated seeds", "published (full scale)"} <= set(legend)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def test_counts_with_a_duplicated_seed_and_a_missing_one(tmp_path):
+    # The suite expects seeds 0 and 1; seed 0 finished in two directories (a copy), seed 1 never ran.
+    write_run(tmp_path, "lru", "listops", 0, acc=0.5)
+    write_run(tmp_path / "copy", "lru", "listops", 0, acc=0.5)
+    expected = [dict(name=f"lru-listops_smoke-seed{s}", family="lru", task="listops", seed=s, scale="mini")
+                for s in range(2)]
+    (tmp_path / "suite.json").write_text(json.dumps(dict(runs=expected)))
+    md = table.render(tmp_path, "md")
+    assert "50.00 ± 0.00 (n=2 runs of 1/2 seeds) [repeated seeds; 1 not finished]" in md  # was (n=2/3)
+    row = csv_rows(tmp_path)[("mini", "lru", "listops")]
+    assert (row["n_done"], row["n_expected"], row["n_runs"]) == ("1", "2", "2")
+
+
+def test_diverged_run_plus_unavailable_ones_is_fail_and_says_so(tmp_path):
+    write_run(tmp_path, "s5", "listops", 0, failure="diverged")
+    expected = [dict(name=f"s5-listops_smoke-seed{s}", family="s5", task="listops", seed=s, scale="mini",
+                     available=s == 0) for s in range(3)]
+    (tmp_path / "suite.json").write_text(json.dumps(dict(runs=expected)))
+    assert "| FAIL (diverged) [2 not available] |" in table.render(tmp_path, "md")
+    row = csv_rows(tmp_path)[("mini", "s5", "listops")]
+    assert row["status"] == "FAIL" and float(row["value_for_average"]) == 50.0
+
+
+def test_a_corrupt_results_json_is_shown_unreadable_and_the_rest_printed(full_dir, capsys):
+    bad = full_dir / "lru-listops-seed2" / "results.json"
+    bad.write_text('{"test_accuracy": 0.5')  # cut short
+    assert table.main([str(full_dir)]) == 1  # the table is printed, the exit status says something is wrong
+    out, err = capsys.readouterr()
+    assert "61.00 ± 1.41 (n=2/3) [1 unreadable]" in out and "89.00" in out  # the rest of the table is there
+    warning = next(line for line in out.splitlines() if "unreadable, left out" in line)
+    assert str(bad) in warning and "not valid JSON" in warning
+    assert "1 run directory is unreadable" in err and str(bad.parent) in err
+    (full_dir / "lru-text-seed0" / "results.json").write_text("[")  # the only run of its cell
+    assert csv_rows(full_dir)[("full", "lru", "text")]["status"] == "unreadable"
+
+
+def test_cli_piped_into_head_exits_quietly(full_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.table", str(full_dir)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=Path(table.__file__).resolve().parent.parent)
+    proc.stdout.close()  # the reader (`head`) has gone before the table is printed
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and err == "", err
