@@ -16,7 +16,7 @@ import lra
 from experiments import checkpointing, trainer
 from experiments.configs import lru
 
-NUM_STEPS, LOG_EVERY, EVAL_EVERY = 20, 5, 10
+NUM_STEPS, LOG_EVERY, EVAL_EVERY = 60, 5, 20
 STOP_TERM, STOP_INT = 7, 13  # neither logged nor checkpointed (checkpoint_every = num_steps, as in the mini suite)
 EXACT_KEYS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "best_step", "step", "final_train_loss",
               "chance_accuracy", "chance_label", "chance_level", "majority_class_test_accuracy")
@@ -24,11 +24,13 @@ ROW_KEYS = ("step", "split", "loss", "accuracy", "grad_norm", "lr")  # every val
 
 
 def tiny_config(data_dir):
+    """tests/test_train.py's TINY run (the same compiled programs: the session's compilation cache serves both),
+    checkpointed only at evaluations, as the mini suite's runs are."""
     config = lru.get_config("listops_smoke")
     config.unlock()
     config.data.data_dir = str(data_dir)
-    config.model.update(d_model=8, n_layers=1, dropout=0.1)  # dropout: its RNG state must be restored too
-    config.model.layer_args.d_state = 4
+    config.model.update(d_model=16, n_layers=1, dropout=0.1)  # dropout: its RNG state must be restored too
+    config.model.layer_args.d_state = 8
     config.train.update(batch_size=8, eval_batch_size=256, num_steps=NUM_STEPS, log_every=LOG_EVERY,
                         eval_every=EVAL_EVERY, checkpoint_every=NUM_STEPS)
     config.optim.warmup_steps = 5
@@ -53,6 +55,7 @@ def rows(workdir):
     return [{k: r[k] for k in ROW_KEYS if k in r} for r in map(json.loads, lines)]
 
 
+@pytest.mark.slow  # ~20 s with the train step in the compilation cache, ~60 s without
 def test_a_signal_saves_the_step_reached_and_the_rerun_equals_an_uninterrupted_run(listops_data_dir, tmp_path,
                                                                                      monkeypatch, capsys):
     config = tiny_config(listops_data_dir)
@@ -87,8 +90,7 @@ def test_a_signal_saves_the_step_reached_and_the_rerun_equals_an_uninterrupted_r
     assert stopped.value.signum == signal.SIGINT
     assert f"interrupted at step {STOP_INT} of {NUM_STEPS} (SIGINT)" in str(stopped.value)
     assert f"resumes from step {STOP_INT} " in str(stopped.value)
-    # keep_checkpoints=2: the eval at step 10 saved one too; every folder is complete (no orbax tmp folder).
-    assert sorted(p.name for p in latest.iterdir()) == [str(EVAL_EVERY), str(STOP_INT)]
+    assert sorted(p.name for p in latest.iterdir()) == sorted([str(STOP_TERM), str(STOP_INT)])  # no orbax tmp
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the trainer restored the handlers
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
@@ -140,3 +142,18 @@ def test_summary_of_old_results_without_the_chance_reference(capsys):
     out = capsys.readouterr().out
     assert "chance level  0.5425 (the best constant predictor: always predicting label 1" in out
     assert "not above the chance level + 0.01" in out
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_the_command_exits_with_128_plus_the_signal(monkeypatch, capsys, signum, code):
+    from experiments import train
+
+    def stopped(config, workdir):
+        raise trainer.Interrupted("interrupted at step 3 of 9 (...); a rerun of the same command resumes from step 3",
+                                  signum)
+
+    monkeypatch.setattr(trainer, "train_and_evaluate", stopped)
+    with pytest.raises(SystemExit) as exited:
+        train.run(None, "unused")
+    assert exited.value.code == code
+    assert capsys.readouterr().err.startswith("error: interrupted at step 3 of 9")
