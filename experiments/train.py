@@ -8,7 +8,8 @@
 
 Exit codes (README.md, "Exit codes and errors"): 0 done (or already finished: the stored results are printed),
 2 a user error (config, data, workdir; one `error:` line, no traceback), 3 training diverged, 4 a checkpoint
-could not be saved, 130 interrupted (Ctrl-C; the message says where a rerun resumes).
+could not be saved, 130 / 143 interrupted by SIGINT (Ctrl-C) / SIGTERM (the step reached is saved; the message
+says where a rerun resumes).
 """
 import importlib.util
 import os
@@ -26,7 +27,7 @@ flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, resul
 flags.DEFINE_bool("dry-run", False, "Check the config and print it resolved; load no data, write nothing.")
 flags.mark_flags_as_required(["config"])
 
-DIVERGED, SAVE_FAILED, INTERRUPTED = 3, 4, 130  # USER_ERROR (2): experiments/cli.py
+DIVERGED, SAVE_FAILED, INTERRUPTED = 3, 4, 130  # USER_ERROR (2): experiments/cli.py; SIGTERM: 128 + 15 = 143
 
 
 def load_config(spec: str):
@@ -126,6 +127,8 @@ def run(config, workdir: str):
         trainer.train_and_evaluate(config, workdir)
     except tuple(codes) as e:
         sys.stdout.flush()
+        if isinstance(e, trainer.Interrupted):
+            fail(str(e), 128 + e.signum)  # the shell's convention for a process ended by a signal: 130, 143
         fail(str(e), next(code for kind, code in codes.items() if isinstance(e, kind)))
     except KeyboardInterrupt:  # before training started (data, model): nothing was written
         fail("interrupted before training started; nothing was written to the workdir.", INTERRUPTED)

@@ -37,7 +37,12 @@ class TrainingDiverged(RuntimeError):
 
 
 class Interrupted(Exception):
-    """Ctrl-C. The message says at which step training stopped and which checkpoint a rerun resumes from."""
+    """SIGINT (Ctrl-C) or SIGTERM. The message says at which step training stopped and which checkpoint a rerun
+    resumes from; `signum` is the signal (the command exits with 128 + signum: 130, 143)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = int(signum)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,6 +237,24 @@ def majority_baseline(dataset, split: str) -> tuple[int, float]:
     return label, dataset.majority_class_accuracy(split)
 
 
+CHANCE_MARGIN = 0.01  # accuracy a run must gain over the best constant predictor not to be flagged at chance
+
+
+def best_constant_baseline(dataset, split: str) -> tuple[int, float]:
+    """The best constant predictor on `split`: (the most frequent label OF THAT SPLIT, its frequency there).
+    No classifier that ignores its input scores more on `split`; ties go to the lowest label. It differs from
+    majority_baseline when the train and `split` majorities differ (mini Pathfinder: 45.75% vs 54.25% on test)."""
+    counts = np.bincount(dataset.splits[split]["labels"], minlength=dataset.n_classes)
+    label = int(np.argmax(counts))
+    return label, float(counts[label] / counts.sum())
+
+
+def is_chance_level(accuracy: float, chance_accuracy: float) -> bool:
+    """A run learned nothing when it is not above the best constant predictor by CHANCE_MARGIN (a model that
+    always predicts one class scores at most chance_accuracy; Path-X runs stay there on some seeds)."""
+    return bool(accuracy <= chance_accuracy + CHANCE_MARGIN)
+
+
 def dataset_record(dataset) -> dict:
     """What config.json records about the data a run trained on: the resolved folder and its manifest's sha256."""
     manifest = Path(dataset.path) / "manifest.json"
@@ -308,16 +331,18 @@ def run(config, workdir: Path, dataset, mesh: Mesh, model: nnx.Module) -> dict:
     def wall_time():  # over all sessions of this run, up to now
         return wall_before + time.perf_counter() - session_start
 
-    try:
-        with stop_at_step_boundary_on_ctrl_c():
+    with stop_at_step_boundary_on_signal() as stop:
+        try:
             state, meta = train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time)
-        results = final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log)
-    except KeyboardInterrupt as e:
-        close_quietly(ckpts, log)  # the save in flight completes first: no checkpoint is left half-written
-        raise interrupted(workdir, config, ckpts, getattr(e, "step", None)) from None
-    except BaseException:
-        close_quietly(ckpts, log)
-        raise
+            stop.at_once(meta["step"])  # the last step is saved: a signal now stops the final evaluation at once
+            results = final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log)
+        except KeyboardInterrupt as e:
+            close_quietly(ckpts, log)  # the save in flight completes first: no checkpoint is left half-written
+            raise interrupted(workdir, config, ckpts, getattr(e, "step", None),
+                              getattr(e, "signum", signal.SIGINT)) from None
+        except BaseException:
+            close_quietly(ckpts, log)
+            raise
     ckpts.wait()
     ckpts.close()
     log.close()
@@ -327,36 +352,71 @@ def run(config, workdir: Path, dataset, mesh: Mesh, model: nnx.Module) -> dict:
     return results
 
 
-class StopRequested(KeyboardInterrupt):
-    """Raised by the train loop at a step boundary after a first Ctrl-C."""
+class SignalInterrupt(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised in the main thread; `signum` says which, `step` (set by train_loop) the last
+    step done."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
 
 
-_stop = {"requested": False}
+class StopRequested(SignalInterrupt):
+    """Raised by the train loop at a step boundary after a first signal, once that step is saved."""
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _StopFlag:
+    """What the signal handler has seen: `signum` of a first signal the loop has not acted on yet (else None);
+    `immediate` once nothing is left to save (a signal then interrupts at once)."""
+
+    def __init__(self):
+        self.signum, self.immediate = None, False
+
+    def at_once(self, step: int) -> None:
+        self.immediate = True
+        if self.signum is not None:  # came during the last step, which is saved: stop before the final evaluation
+            e = SignalInterrupt(self.signum)
+            e.step = step
+            raise e
+
+
+_stop = _StopFlag()
 
 
 @contextlib.contextmanager
-def stop_at_step_boundary_on_ctrl_c():
-    """A first Ctrl-C asks the loop to stop after the current step (so no save or evaluation is cut in half);
-    a second one interrupts at once. Only in the main thread (signal handlers cannot be set elsewhere)."""
-    _stop["requested"] = False
+def stop_at_step_boundary_on_signal():
+    """A first SIGINT (Ctrl-C) or SIGTERM asks the loop to stop after the current step and save it (so no step,
+    save or evaluation is cut in half); a second one interrupts at once (raises SignalInterrupt wherever the
+    main thread is; the caller then waits for an orbax write in flight, which cannot be cut short from Python);
+    a third kills the process with the signal's default action. None of them can corrupt a checkpoint: orbax
+    writes each one into a temporary folder and renames it when complete, so the previous one stays the latest
+    and the leftover is removed at the next start. Only in the main thread (signal handlers cannot be set
+    elsewhere); elsewhere nothing is installed."""
+    global _stop
+    _stop = stop = _StopFlag()
 
     def handler(signum, frame):
-        if _stop["requested"]:
-            raise KeyboardInterrupt
-        _stop["requested"] = True
-        print("\nCtrl-C: stopping after the current step (press Ctrl-C again to stop at once)", file=sys.stderr,
-              flush=True)
+        if stop.signum is not None or stop.immediate:
+            for s in STOP_SIGNALS:  # the next one kills at once
+                signal.signal(s, signal.SIG_DFL)
+            raise SignalInterrupt(stop.signum or signum)
+        stop.signum = signum
+        print(f"\n{signal.Signals(signum).name}: stopping after the current step and saving it (send it again "
+              "to stop at once)", file=sys.stderr, flush=True)
 
     try:
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     except ValueError:  # not the main thread
-        yield
+        yield stop
         return
     try:
-        yield
+        yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
-        _stop["requested"] = False
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def close_quietly(ckpts, log) -> None:
@@ -369,12 +429,12 @@ def close_quietly(ckpts, log) -> None:
     log.close()
 
 
-def interrupted(workdir: Path, config, ckpts, step) -> Interrupted:
+def interrupted(workdir: Path, config, ckpts, step, signum=signal.SIGINT) -> Interrupted:
     resume = ckpts.last_complete_step("latest")
     where = f"at step {step} of {config.train.num_steps}" if step is not None else "during the final evaluation"
     then = (f"a rerun of the same command resumes from step {resume} ({workdir / 'checkpoints' / 'latest'}/{resume})"
             if resume is not None else "no checkpoint was saved yet: a rerun starts from step 0")
-    return Interrupted(f"interrupted {where}; {then}.")
+    return Interrupted(f"interrupted {where} ({signal.Signals(signum).name}); {then}.", signum)
 
 
 def train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time):
@@ -391,14 +451,45 @@ def train_loop(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time)
         raise
 
 
+def window_record(window: list) -> dict:
+    """The per-step train metrics since the last logged step, as JSON for a checkpoint's metadata: a run resumed
+    at a step that was not logged averages its next train row over the same steps as an uninterrupted one."""
+    host = jax.device_get(window)
+    return dict(dtypes={k: str(np.asarray(v).dtype) for k, v in host[0].items()} if host else {},
+                values=[{k: float(v) for k, v in m.items()} for m in host])  # float32 -> float64 -> float32: exact
+
+
+def restored_window(record: dict | None) -> list:
+    """Inverse of window_record (checkpoints written before it existed have none: an empty window)."""
+    if not record:
+        return []
+    return [{k: np.asarray(v, dtype=record["dtypes"][k]) for k, v in m.items()} for m in record["values"]]
+
+
 def _train_steps(config, dataset, mesh, steps, state, meta, ckpts, log, wall_time, batches, progress, lr_schedule):
     cfg = config.train
     step = meta["step"]
-    window, window_tokens, window_padded, timed_steps, timer = [], 0, 0, 0, runlog.Timer()
+    window = restored_window(meta.pop("log_window", None))
+    window_tokens, window_padded, window_time, timed_steps, timer = 0, 0, 0.0, 0, runlog.Timer()
     compile_s = None
+
+    def resume_meta():
+        """meta for a latest checkpoint at `step`: totals include the steps since the last log, whose metrics
+        travel with it (the live meta adds them at the next log)."""
+        return dict(meta, step=step, wall_time_s=wall_time(), train_time_s=meta["train_time_s"] + window_time,
+                    train_tokens=meta["train_tokens"] + window_tokens,
+                    train_padded_tokens=meta.get("train_padded_tokens", 0) + window_padded,
+                    log_window=window_record(window))
+
     while step < cfg.num_steps:
-        if _stop["requested"]:
-            raise StopRequested
+        if _stop.signum is not None:
+            if step > 0:  # save the state reached (unless that step is saved already), waiting for the write
+                window_time += timer.lap()
+                check_finite(state)
+                progress.message(f"{signal.Signals(_stop.signum).name}: saving step {step} before stopping")
+                ckpts.save("latest", step, state, resume_meta())
+                ckpts.wait()
+            raise StopRequested(_stop.signum)
         batch = next(batches)
         state, metrics = steps.train(state, to_device(batch, mesh))
         step += 1
@@ -420,22 +511,22 @@ def _train_steps(config, dataset, mesh, steps, state, meta, ckpts, log, wall_tim
         saved = evaluated or step % cfg.checkpoint_every == 0
         if logged or saved:
             check_finite(state)  # one device sync, before anything is logged or saved from this state
+            window_time += timer.lap()  # training time; evaluation and checkpointing below are not
         if logged:
             values = {k: float(np.mean([m[k] for m in jax.device_get(window)])) for k in window[0]}
-            elapsed = timer.lap()
-            meta["train_time_s"] += elapsed
+            meta["train_time_s"] += window_time
             meta["train_tokens"] += window_tokens
             meta["train_padded_tokens"] = meta.get("train_padded_tokens", 0) + window_padded
             meta["last_train_loss"] = values["loss"]
             # optax evaluates the schedule at the count of updates done before: step - 1 made this state.
             # tokens_per_s: real (unpadded) tokens; padded_tokens_per_s: every position the model computed.
-            values.update(steps_per_s=timed_steps / elapsed, tokens_per_s=window_tokens / elapsed,
-                          padded_tokens_per_s=window_padded / elapsed,
+            values.update(steps_per_s=timed_steps / window_time, tokens_per_s=window_tokens / window_time,
+                          padded_tokens_per_s=window_padded / window_time,
                           lr=float(lr_schedule(step - 1)))
             log.write(step, "train", values)
             progress.update(step, values, elapsed_s=wall_time())
             ckpts.poll()  # a background save that failed stops the run now, not one interval later
-            window, window_tokens, window_padded, timed_steps = [], 0, 0, 0
+            window, window_tokens, window_padded, window_time, timed_steps = [], 0, 0, 0.0, 0
         if evaluated:
             val = evaluate(steps, state, dataset.splits["val"], cfg.eval_batch_size, mesh, progress,
                            f"step {step}: evaluating val", bucket_boundaries=cfg.bucket_boundaries)
@@ -446,7 +537,8 @@ def _train_steps(config, dataset, mesh, steps, state, meta, ckpts, log, wall_tim
                 ckpts.save("best", step, state, dict(meta, step=step, wall_time_s=wall_time()))
         if saved:
             meta.update(step=step, wall_time_s=wall_time())
-            ckpts.save("latest", step, state, meta)
+            ckpts.save("latest", step, state, resume_meta())
+        if logged or saved:
             timer.lap()  # evaluation and checkpointing are not training time
     return state, meta
 
@@ -462,6 +554,7 @@ def final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log) -> d
                     "evaluating test", bucket_boundaries=config.train.bucket_boundaries)
     log.write(best_meta["best_step"], "test", test)
     majority_label, majority = majority_baseline(dataset, "test")
+    chance_label, chance = best_constant_baseline(dataset, "test")
     return dict(
         val_accuracy=val["accuracy"],
         val_loss=val["loss"],
@@ -476,8 +569,9 @@ def final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log) -> d
         padded_tokens_per_s=meta.get("train_padded_tokens", 0) / max(meta["train_time_s"], 1e-9),
         majority_class_test_accuracy=majority,
         majority_class_label=majority_label,
-        # A run that does not beat the majority class learned nothing (Path-X runs do this on some seeds).
-        chance_level=bool(test["accuracy"] <= majority + 0.01),
+        chance_accuracy=chance,  # the best constant predictor on test: its most frequent label's frequency
+        chance_label=chance_label,
+        chance_level=is_chance_level(test["accuracy"], chance),
         n_devices=mesh.devices.size,
     )
 
@@ -485,11 +579,16 @@ def final_evaluation(config, dataset, mesh, steps, state, meta, ckpts, log) -> d
 def print_summary(results: dict) -> None:
     label = results.get("majority_class_label")
     definition = f"always predicting label {label}, " if label is not None else "always predicting "
-    print(
-        f"\nval accuracy  {results['val_accuracy']:.4f}   (best step {results['best_step']})\n"
+    lines = [
+        f"\nval accuracy  {results['val_accuracy']:.4f}   (best step {results['best_step']})",
         f"test accuracy {results['test_accuracy']:.4f}   majority-class baseline "
-        f"{results['majority_class_test_accuracy']:.4f} ({definition}the most frequent train label)\n"
-        f"run directory {results['workdir']}"
-    )
+        f"{results['majority_class_test_accuracy']:.4f} ({definition}the most frequent train label)",
+    ]
+    if results.get("chance_accuracy") is not None:  # results.json files written before it was recorded lack it
+        lines.append(f"              chance level  {results['chance_accuracy']:.4f} (the best constant predictor: "
+                     f"always predicting label {results['chance_label']}, the most frequent test label)")
+    lines.append(f"run directory {results['workdir']}")
+    print("\n".join(lines))
     if results["chance_level"]:
-        print("WARNING: test accuracy is at the majority-class level: this run did not learn the task.")
+        reference = "the chance level" if results.get("chance_accuracy") is not None else "the majority-class baseline"
+        print(f"WARNING: test accuracy is not above {reference} + {CHANCE_MARGIN}: this run did not learn the task.")

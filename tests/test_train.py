@@ -156,6 +156,7 @@ def test_ctrl_c_stops_at_a_step_says_where_a_rerun_resumes_and_the_rerun_finishe
     message = err.strip().splitlines()[-1]
     assert message.startswith("error: interrupted at step ") and "resumes from step" in message
     resume = int(message.split("resumes from step ")[1].split(" ")[0])
+    assert resume == int(message.split("interrupted at step ")[1].split(" ")[0])  # the step reached was saved
     assert (tmp_path / "checkpoints" / "latest" / str(resume)).is_dir()
     rerun = train(tmp_path, data_dir)
     assert f"resuming from step {resume}" in rerun.stdout
