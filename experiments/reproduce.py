@@ -600,9 +600,11 @@ def describe(info) -> str:
     return info.status
 
 
-def write_suite_json(runs_dir: Path, runs: list[Run], unavailable: dict) -> None:
-    records = [dict(run.record(), available=run.name not in unavailable,
-                    why_not=unavailable.get(run.name)) for run in runs]
+def write_suite_json(runs_dir: Path, runs: list[Run], unavailable: dict, stale: dict) -> None:
+    """suite.json: the runs this suite expects; "stale": why a run directory of that name holds another config's
+    run (the driver does not reuse it; its results are not this entry's)."""
+    records = [dict(run.record(), available=run.name not in unavailable, why_not=unavailable.get(run.name),
+                    stale=stale.get(run.name)) for run in runs]
     write_json_atomic(runs_dir / runs_lib.SUITE_FILE, dict(runs=records))
 
 
@@ -616,9 +618,10 @@ def positive_seconds(text: str) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m experiments.reproduce", description=__doc__.split("\n")[0],
-        epilog="exit codes: 0 every run finished; 1 a run failed or is stale (listed with its reason); 2 a usage "
-               "error (flag, suite file or entry config, --runs-dir, another driver on the runs directory); "
-               "130 / 143 interrupted by SIGINT / SIGTERM (the running trainer is stopped first; rerun to resume)",
+        epilog="exit codes:\n  0        every run finished\n  1        a run failed or is stale (each listed with "
+               "its reason)\n  2        a usage error: a flag, the suite file or an entry's config, --runs-dir, "
+               "another driver\n           on the runs directory (nothing was run)\n  130/143  interrupted by "
+               "SIGINT/SIGTERM (the running trainer is stopped first; rerun to resume)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--suite", choices=sorted(SUITES))
@@ -696,7 +699,7 @@ def main(argv=None) -> int:
     runs_dir.mkdir(parents=True, exist_ok=True)
     try:
         with lock(runs_dir) as set_lock, StopOnSignal() as stop:
-            write_suite_json(runs_dir, runs, unavailable)
+            write_suite_json(runs_dir, runs, unavailable, stale)
             return run_suite(runs, runs_dir, steps, configs, unavailable, rates, args, set_lock, stop)
     except Busy as e:
         print(f"error: {e}", file=sys.stderr)

@@ -187,6 +187,8 @@ def test_a_run_with_another_config_is_never_reused(tmp_path, capsys):
     assert "2/4 runs done, 2 failed (2 stale)" in out and "  FAILED       half-seed0: stale (config differs" in out
     assert {p: p.read_bytes() for p in runs_dir.rglob("*") if p.is_file() and p.parent != runs_dir} == \
         {p: b for p, b in before.items() if p.parent != runs_dir}, "stale runs are left untouched"
+    suite_json = {r["name"]: r["stale"] for r in json.loads((runs_dir / runs.SUITE_FILE).read_text())["runs"]}
+    assert suite_json["same-seed0"] is None and suite_json["old-seed0"].startswith("stale (config differs: ")
 
 
 def test_mini_suite_checkpoints_about_every_minute():
