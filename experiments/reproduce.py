@@ -8,11 +8,22 @@
 Each run is the trainer's own run directory, <runs-dir>/<family>-<variant>-seed<N> (or <name>-seed<N> for an
 entry with a "name" override), trained by
 `python -m experiments.train --config experiments/configs/<family>.py:<variant> --workdir ...` in a subprocess, so
-a crash or divergence of one run does not stop the suite. The subprocess dies with the driver (Linux: a
-parent-death signal), and rerunning the same command skips finished runs (results.json) and resumes interrupted
-ones from their latest checkpoint; a run that failed is retried. Failed runs are listed with their reason (trainer
-exit code 2: user or data error; 3: divergence) and make the exit code 1. Configs that do not exist yet (a family
-file or variant not written) are listed as "not available" and not run.
+a crash or divergence of one run does not stop the suite. Rerunning the same command skips finished runs
+(results.json) and resumes interrupted ones from their latest checkpoint; a run that failed is retried. A run
+directory that holds a run with another config than the entry's (a finished run: outside table.BOOKKEEPING; an
+interrupted one: any key, as the trainer compares on resume) is never reused: it is listed as failed ("stale",
+naming the keys) and left untouched. Failed runs are listed with their reason (trainer exit code 2: user or data
+error; 3: divergence). Every entry's config is resolved and checked before anything runs: an unknown family,
+variant or key, or a bad value, is an error (exit 2). In a built-in suite only, a family whose config file is not
+written yet is listed as "not available" and not run (none is, at present).
+
+Ctrl-C / SIGTERM: the driver asks the running trainer to stop (SIGINT: it stops at a step boundary), waits for it,
+then exits 130 / 143 with its summary; a second Ctrl-C kills the trainer at once (SIGKILL; its last complete
+checkpoint stays). The trainer runs in its own process group (a terminal's Ctrl-C reaches the driver only) and,
+on Linux, dies with the driver (a parent-death SIGKILL) if the driver itself is killed.
+
+Exit codes: 0 every run finished; 1 a run failed (or is stale); 2 a usage error (bad flag, suite or entry config,
+--runs-dir not a folder, another driver on the runs directory); 130 / 143 interrupted by SIGINT / SIGTERM.
 
 Seeds: run N uses --config.seed=N --config.train.data_seed=N (init and data order). Scale: an entry whose
 variant is a `_smoke` one is "mini" (small generated data, small model), else "full"; a suite or entry can say
@@ -46,7 +57,8 @@ LADDER_RUNGS = ("rnn_relu", "rnn_tanh", "rnn_lin", "real_imag", "exp", "stable_e
 # Suites are plain data: entries are (family, variant) or (family, variant, {config override: value}).
 
 # The mini suite's steps, sized from steps/s measured on the 2-core CPU (STEP_RATE_ESTIMATES), with one validation
-# + one test pass per run (eval_every = num_steps, no mid-run checkpoint). The LRU runs at the S4D/S5 smoke width
+# + one test pass per run (eval_every = num_steps; a checkpoint about every minute, _mini_checkpointing).
+# The LRU runs at the S4D/S5 smoke width
 # (32 wide, 2 layers; its own smoke config is 64 wide, 3 layers, 5x slower per step). Full attention over
 # Pathfinder's 1024 pixels costs ~8 s per step on this CPU, so the Transformer gets 10 Pathfinder steps (with its
 # evaluation of 800 images, ~3 min). `make run` from a fresh clone on the idle machine (session 4, 16m43s with the
@@ -82,25 +94,6 @@ _MINI_LRU_PATHFINDER = {"model.layer_args.bidirectional": True, "model.layer_arg
 # S5 and LRU Pathfinder runs of session 4 were slow (LRU < 0.05 steps/s) because reverse mode through the
 # sequential scan was quadratic in L (fixed in scan/adjoint.py + methods.TANGENT_METHODS: one LRU layer's fwd+bwd
 # at B=32, L=1024, N=32 went from 3.8 s to 0.04 s); the runs above used method "associative" as a workaround.
-MINI_OVERRIDES = {
-    (f, t): {"train.num_steps": n, "train.eval_every": n, "train.checkpoint_every": n,
-             **({"optim.warmup_steps": 2} if n < 100 else {}), **(_MINI_LRU if f == "lru" else {}),
-             **(_MINI_LRU_PATHFINDER if (f, t) == ("lru", "pathfinder") else {})}
-    for (f, t), n in _MINI_STEPS.items()}
-SUITES = {
-    # What 2 CPU cores run in about 20 minutes: small generated ListOps and Pathfinder (MINI_OVERRIDES).
-    "mini": dict(seeds=1, entries=[(f, f"{t}_smoke", MINI_OVERRIDES[(f, t)])
-                                   for t in ("listops", "pathfinder") for f in FAMILIES]),
-    # The LRA table (Tay et al. 2021; S4, S5 and LRU papers): every family on the six tasks, 3 seeds (the LRU
-    # paper reports the mean of 3). Needs an accelerator and the LRA release data.
-    "full": dict(seeds=3, entries=[(f, t) for f in FAMILIES for t in TASKS]),
-    # The LRU paper's ladder (Orvieto et al. 2023, Tables 1-3) on the tasks where the paper reports every rung.
-    "ablation": dict(seeds=3, entries=[("ladder", f"{t},{r}") for t in ("listops", "pathfinder")
-                                       for r in LADDER_RUNGS]),
-    # The same ladder on the CPU data (not part of `make run`).
-    "ablation_mini": dict(seeds=1, entries=[("ladder", f"listops_smoke,{r}") for r in LADDER_RUNGS]),
-}
-
 # Steps/s used to estimate a run that has not logged any step yet: (family, task, scale) -> (steps/s, source).
 # Measured on the shared 2-core development CPU (noisy: up to 8 processes share it); "*" = any.
 # Mini: the median metrics.jsonl steps_per_s of each run of a whole `make run` from a fresh clone on the idle
@@ -137,6 +130,43 @@ START_UP_S = {"mini": 12.0, "full": 60.0}
 # evaluation).
 EVAL_S = {("transformer", "pathfinder", "mini"): 90.0}
 
+# A mid-run checkpoint about every minute of training (the entry's steps/s estimate x 60), so that a kill -9 loses
+# at most about a minute; validation stays once, at the end (eval_every = num_steps). Rounded to a multiple of 50
+# (the smoke configs log every 25 or 50 steps): the trainer drops the time from the last log line to a checkpoint
+# from its train time while counting those steps, so a save between log lines inflates the logged steps/s. A
+# checkpoint of these small models cost ~0.1-1.6 s (wall time of the LRU ListOps entry's settings, 300 steps,
+# checkpoint every 30 vs 300 steps, side by side on the loaded 2-core CPU: 149.7 vs 148.9 s, 196.7 vs 182.1 s).
+MINI_CHECKPOINT_S = 60.0
+
+
+def _mini_checkpointing(family: str, task: str, num_steps: int) -> dict:
+    every = STEP_RATE_ESTIMATES[(family, task, "mini")][0] * MINI_CHECKPOINT_S
+    if every >= 50:
+        every = 50 * round(every / 50)
+    every = max(1, min(num_steps, round(every)))
+    # Fewer steps than a log interval (the Transformer on Pathfinder: 7): log at each checkpoint too.
+    return {"train.checkpoint_every": every, **({"train.log_every": every} if every < 50 else {})}
+
+
+MINI_OVERRIDES = {
+    (f, t): {"train.num_steps": n, "train.eval_every": n, **_mini_checkpointing(f, t, n),
+             **({"optim.warmup_steps": 2} if n < 100 else {}), **(_MINI_LRU if f == "lru" else {}),
+             **(_MINI_LRU_PATHFINDER if (f, t) == ("lru", "pathfinder") else {})}
+    for (f, t), n in _MINI_STEPS.items()}
+SUITES = {
+    # What 2 CPU cores run in about 20 minutes: small generated ListOps and Pathfinder (MINI_OVERRIDES).
+    "mini": dict(seeds=1, entries=[(f, f"{t}_smoke", MINI_OVERRIDES[(f, t)])
+                                   for t in ("listops", "pathfinder") for f in FAMILIES]),
+    # The LRA table (Tay et al. 2021; S4, S5 and LRU papers): every family on the six tasks, 3 seeds (the LRU
+    # paper reports the mean of 3). Needs an accelerator and the LRA release data.
+    "full": dict(seeds=3, entries=[(f, t) for f in FAMILIES for t in TASKS]),
+    # The LRU paper's ladder (Orvieto et al. 2023, Tables 1-3) on the tasks where the paper reports every rung.
+    "ablation": dict(seeds=3, entries=[("ladder", f"{t},{r}") for t in ("listops", "pathfinder")
+                                       for r in LADDER_RUNGS]),
+    # The same ladder on the CPU data (not part of `make run`).
+    "ablation_mini": dict(seeds=1, entries=[("ladder", f"listops_smoke,{r}") for r in LADDER_RUNGS]),
+}
+
 
 @dataclasses.dataclass
 class Run:
@@ -149,6 +179,7 @@ class Run:
     scale: str
     overrides: dict
     suite: str
+    entry: int = 0  # index of its entry in the suite (for error messages)
 
     @property
     def config_spec(self) -> str:
@@ -158,12 +189,16 @@ class Run:
     def model(self) -> str:
         return f"{self.family}:{self.option}" if self.option else self.family
 
-    def command(self, workdir: Path, data_dir: str | None) -> list[str]:
+    def config_args(self, data_dir: str | None) -> list[str]:
+        """The trainer's --config.<key>=<value> overrides for this run."""
         overrides = {"seed": self.seed, "train.data_seed": self.seed, **self.overrides}
         if data_dir:
             overrides["data.data_dir"] = data_dir
+        return [f"--config.{k}={v}" for k, v in overrides.items()]
+
+    def command(self, workdir: Path, data_dir: str | None) -> list[str]:
         return [sys.executable, "-m", "experiments.train", "--config", self.config_spec, "--workdir", str(workdir),
-                *(f"--config.{k}={v}" for k, v in overrides.items())]
+                *self.config_args(data_dir)]
 
     def record(self) -> dict:
         return dict(name=self.name, family=self.family, variant=self.variant, task=self.task, option=self.option,
@@ -193,7 +228,7 @@ def expand(suite: dict, name: str, seeds: int | None = None) -> list[Run]:
             if any(r.name == run_name for r in out):
                 raise ValueError(f"suite {name!r} entry {i}: run name {run_name!r} is used twice; give the entry a "
                                  "distinct name: [family, variant, {\"name\": \"...\", ...}]")
-            out.append(Run(run_name, family, variant, task, option or None, seed, scale, overrides, name))
+            out.append(Run(run_name, family, variant, task, option or None, seed, scale, overrides, name, i))
     return out
 
 
@@ -224,25 +259,109 @@ def load_suite_file(path) -> dict:
 # ---------------------------------------------------------------------------------------- availability, estimates
 
 
-def availability(run: Run) -> tuple[int | None, str | None]:
-    """(num_steps, None) if the config loads with the run's overrides, else (None, why not)."""
-    from experiments.train import load_config
+class NotWritten(Exception):
+    """A family config file that does not exist (yet)."""
+
+
+def resolve_config(run: Run, data_dir: str | None = None, check: bool = True):
+    """The config the trainer will run for `run`: its config file and variant with the run's overrides, parsed by
+    ml_collections exactly as experiments.train parses its command line; with check, also
+    validation.check_config (sizes, ranges, the layer built abstractly).
+
+    Raises NotWritten if the family's config file does not exist, ValueError (a message naming the variant, key
+    or value, with what is valid) for any other problem."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    from experiments import validation
+    from experiments.cli import flag_error
+    from experiments.train import load_config, unknown_override
 
     path = CONFIG_DIR / f"{run.family}.py"
-    if not path.exists():
-        return None, f"not available: {path.relative_to(REPO)} does not exist yet"
+    if not path.is_file():
+        raise NotWritten(f"{path.relative_to(REPO)} does not exist")
+    spec = f"{path}:{run.variant}"
     try:
-        config = load_config(f"{path}:{run.variant}")
-    except Exception as e:  # noqa: BLE001 - any failure to build the config means: not runnable
-        return None, f"not available: {run.config_spec}: {type(e).__name__}: {e}"
-    for key in run.overrides:
-        *parents, leaf = key.split(".")
-        node = config
-        for parent in parents:
-            node = node[parent] if hasattr(node, "keys") and parent in node else None
-        if node is None or not hasattr(node, "keys") or leaf not in node:
-            return None, f"not available: override {key!r} is not a key of {run.config_spec}"
-    return int(run.overrides.get("train.num_steps", config.train.num_steps)), None
+        base = load_config(spec)
+    except Exception as e:  # noqa: BLE001 - get_config's message (it lists the variants) is the point
+        raise ValueError(f"variant {run.variant!r} of {run.family}: {e}") from None
+    argv = ["experiments.reproduce", "--config", spec, *run.config_args(data_dir)]
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "", flag_values=flag_values, lock_config=True, sys_argv=argv)
+    try:
+        flag_values(argv)
+    except (AttributeError, KeyError, ValueError, flags.Error) as e:
+        raise ValueError(unknown_override(base, argv) or flag_error(e)) from None
+    config = flag_values.config
+    if check:
+        validation.check_config(config)  # ConfigError is a ValueError
+    return config
+
+
+def resolve_all(runs: list[Run], source: str, builtin: bool, data_dir: str | None):
+    """({run name: resolved config}, {run name: why not available}) for every run; ValueError naming the source
+    (suite file or built-in suite), the entry and the problem for any entry that cannot be run as written. Only a
+    built-in suite may list a family whose config file is not written yet ("not available")."""
+    configs, unavailable, checked = {}, {}, set()
+    for run in runs:
+        where = f"{source} entry {run.entry} ({run.family}, {run.variant})"
+        try:
+            configs[run.name] = resolve_config(run, data_dir, check=run.entry not in checked)
+        except NotWritten as e:
+            if not builtin:
+                families = sorted(p.stem for p in CONFIG_DIR.glob("*.py")
+                                  if p.stem not in ("__init__", "__main__", "base"))
+                raise ValueError(f"{where}: {e}; the families are: {', '.join(families)} (`python -m experiments."
+                                 f"configs` lists them and their variants). Fix the entry in {source}.") from None
+            unavailable[run.name] = f"not available: {e} yet"
+            continue
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}. Fix the entry in {source}.") from None
+        checked.add(run.entry)
+    return configs, unavailable
+
+
+def flat_config(config) -> dict:
+    """A config (ConfigDict or config.json's dict) as {"section.key": value}, JSON-normalised, without the records
+    config.json keeps beside the config (runlog.RECORD_KEYS)."""
+    from experiments.runlog import RECORD_KEYS
+
+    tree = config.to_dict() if hasattr(config, "to_dict") else config
+    tree = json.loads(json.dumps({k: v for k, v in tree.items() if k not in RECORD_KEYS}))
+    return runs_lib.flatten_config(tree)
+
+
+def config_changes(stored: dict, resolved, finished: bool) -> list[str]:
+    """'key: old -> new' for each key whose stored value (config.json) differs from the resolved config's. For a
+    finished run, the table's BOOKKEEPING keys (logging, checkpointing, data paths) do not count, except the
+    seeds (a run directory of another seed is another run); an interrupted run is compared on every key, as the
+    trainer does before it resumes (experiments/runlog.py check_config)."""
+    from experiments.table import BOOKKEEPING
+
+    ignored = set(BOOKKEEPING) - {"seed", "train.data_seed"} if finished else set()
+    old, new = flat_config(stored), flat_config(resolved)
+    missing = "(absent)"
+    return [f"{k}: {json.dumps(old.get(k, missing))} -> {json.dumps(new.get(k, missing))}"
+            for k in sorted(old.keys() | new.keys()) if k not in ignored and old.get(k, missing) != new.get(k, missing)]
+
+
+def stale_reason(run_dir: Path, info, resolved) -> str | None:
+    """Why the run in run_dir must not be reused for this entry (its stored config differs), else None."""
+    if info is None or info.config is None:
+        return None
+    finished = info.status == "done"
+    changes = config_changes(info.config, resolved, finished)
+    if not changes:
+        return None
+    shown = "; ".join(changes[:6]) + (f"; ... and {len(changes) - 6} more" if len(changes) > 6 else "")
+    return (f"stale (config differs: {shown}): {run_dir} holds {'a finished' if finished else 'an unfinished'} run "
+            "with another config than this suite's entry, so it is not reused; delete or move that run directory, "
+            "or use another --runs-dir")
+
+
+def read_existing(run_dir: Path):
+    """RunInfo of a run directory the trainer has started (config.json), else None."""
+    return runs_lib.read_run(run_dir) if (run_dir / "config.json").exists() else None
 
 
 def measured_rate(run_dir: Path) -> float | None:
@@ -251,10 +370,26 @@ def measured_rate(run_dir: Path) -> float | None:
     return sorted(rates)[len(rates) // 2] if rates else None
 
 
-def estimate(run: Run, run_dir: Path, num_steps: int, rates: dict) -> tuple[float | None, str]:
-    """(seconds left, how it was estimated) for a run."""
+def size_differences(run: Run, config) -> list[str]:
+    """The model, batch and data keys in which `config` (the run's) differs from the mini suite's entry of the same
+    family and task, whose steps/s STEP_RATE_ESTIMATES states ([] if the run is not a mini run of such an entry)."""
+    if config is None or run.scale != "mini" or (run.family, run.task) not in MINI_OVERRIDES:
+        return []
+    entry = Run("mini", run.family, f"{run.task}_smoke", run.task, None, run.seed, "mini",
+                MINI_OVERRIDES[(run.family, run.task)], "mini")
+    ref, own = flat_config(resolve_config(entry, check=False)), flat_config(config)
+    paths = ("data.data_dir", "data.release_dir", "data.tfds_data_dir")
+    return [f"{k} {json.dumps(own.get(k))} (the entry's {json.dumps(ref.get(k))})"
+            for k in sorted(ref.keys() | own.keys())
+            if (k.startswith(("model.", "data.")) or k == "train.batch_size") and k not in paths
+            and ref.get(k) != own.get(k)]
+
+
+def estimate(run: Run, run_dir: Path, num_steps: int, rates: dict, config=None) -> tuple[float | None, str]:
+    """(seconds left, how it was estimated) for a run; config: its resolved config (to say when a stated
+    steps/s was measured at another size)."""
     done_steps = 0
-    info = runs_lib.read_run(run_dir) if (run_dir / "config.json").exists() else None
+    info = read_existing(run_dir)
     if info is not None:
         if info.status == "done":
             return 0.0, "finished"
@@ -267,6 +402,10 @@ def estimate(run: Run, run_dir: Path, num_steps: int, rates: dict) -> tuple[floa
             if key in STEP_RATE_ESTIMATES:
                 rate, source = STEP_RATE_ESTIMATES[key]
                 source = f"estimate ({source})"
+                if key == (run.family, run.task, run.scale) and (differs := size_differences(run, config)):
+                    # The stated rate (and its label) is of the built-in entry, not of this run's size.
+                    source = (f"estimate: the steps/s stated for the mini suite's {run.family} {run.task} entry; "
+                              f"this run differs: {', '.join(differs[:3])}{', ...' if len(differs) > 3 else ''}")
                 break
     if rate is None:
         return None, f"unknown (no measured or stated steps/s for {run.family} {run.task} at {run.scale} scale)"
@@ -294,17 +433,21 @@ def _die_with_parent():  # runs in the child before exec (Linux): SIGKILL it whe
         os._exit(70)
 
 
+class Busy(Exception):
+    """Another driver holds the runs directory."""
+
+
 @contextlib.contextmanager
 def lock(runs_dir: Path):
-    """One driver per runs directory; the lock file also names the running trainer's pid."""
+    """One driver per runs directory (Busy otherwise); the lock file also names the running trainer's pid."""
     path = runs_dir / ".reproduce.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise SystemExit(f"error: another experiments.reproduce is running on {runs_dir} ({path} is locked); "
-                         "wait for it or stop it first") from None
+        raise Busy(f"another experiments.reproduce is running on {runs_dir} ({path} is locked); wait for it or "
+                   "stop it first") from None
     def set_lock(**info):  # {"driver": pid, "run": name, "trainer": pid} while a trainer runs
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(dict(driver=os.getpid(), **info)).encode(), 0)
@@ -316,11 +459,53 @@ def lock(runs_dir: Path):
         os.close(fd)
 
 
+class StopOnSignal:
+    """While installed (a context manager, main thread only): the first SIGINT/SIGTERM is remembered and forwarded
+    to the running trainer as SIGINT (it stops at a step boundary, its own Ctrl-C); a second one kills the trainer
+    at once (SIGKILL). Without a trainer, the driver stops before the next run."""
+
+    def __init__(self):
+        self.signum = None
+        self.proc = None  # the running trainer (subprocess.Popen)
+
+    def __enter__(self):
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def _handle(self, signum, frame):
+        alive = self.proc is not None and self.proc.poll() is None
+        if self.signum is None:
+            self.signum = signum
+            if alive:
+                print(f"\n{signal.Signals(signum).name}: asking the trainer (pid {self.proc.pid}) to stop at a step "
+                      "boundary; waiting for it (press Ctrl-C again to kill it at once)", file=sys.stderr, flush=True)
+                self.proc.send_signal(signal.SIGINT)
+        elif alive:
+            print(f"\n{signal.Signals(signum).name} again: killing the trainer (pid {self.proc.pid}) at once; its last "
+                  "complete checkpoint stays", file=sys.stderr, flush=True)
+            self.proc.kill()
+
+
 def failure_of(returncode: int, log_path: Path) -> dict:
-    """failure.json for a trainer exit code, with the last error line of its log as the reason."""
+    """failure.json for a trainer exit code, with the last error of its log as the reason (the `error:` line and
+    the lines that continue it, e.g. the command an error says to run)."""
     lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
-    errors = [line for line in lines if line.startswith("error:")]
-    last = errors[-1] if errors else (next((line for line in reversed(lines) if line.strip()), "(no output)"))
+    starts = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    if starts:
+        end = starts[-1] + 1
+        while end < len(lines) and end - starts[-1] < 20 and lines[end].strip() and not lines[end].startswith("==="):
+            end += 1
+        last = "\n".join(lines[starts[-1]:end])
+    else:
+        last = next((line for line in reversed(lines) if line.strip()), "(no output)")
     if returncode == 3:
         kind = runs_lib.DIVERGED
     elif returncode == 2:
@@ -332,42 +517,71 @@ def failure_of(returncode: int, log_path: Path) -> dict:
     return dict(kind=kind, exit_code=returncode, reason=last[:2000], log=str(log_path))
 
 
-def run_one(run: Run, run_dir: Path, data_dir, set_lock, progress_every: float, num_steps: int, eta_after) -> dict:
-    """Trains one run in a subprocess (resuming it if it has a checkpoint); returns (RunInfo after, seconds)."""
+class FreshProgress:
+    """The training step of the trainer's current session, from metrics.jsonl: never a step an earlier session
+    logged (a resumed trainer first rewrites the file without them, os.replace: a new inode) and never backwards."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "metrics.jsonl"
+        self.stale_inode = self.path.stat().st_ino if self.path.exists() else None
+        self.step = -1
+
+    def update(self):
+        """The newest train record of this session if its step is past the last one returned, else None."""
+        try:
+            inode = self.path.stat().st_ino
+        except FileNotFoundError:
+            return None
+        if inode == self.stale_inode:
+            return None
+        records = runs_lib.read_metrics(self.path.parent, "train")
+        if not records or records[-1]["step"] <= self.step:
+            return None
+        self.step = records[-1]["step"]
+        return records[-1]
+
+
+def run_one(run: Run, run_dir: Path, data_dir, set_lock, progress_every: float, num_steps: int, eta_after,
+            stop: StopOnSignal) -> tuple:
+    """Trains one run in a subprocess (resuming it if it has a checkpoint); returns (RunInfo after, seconds).
+    If the driver was asked to stop (stop.signum) the run is left as it is (no failure.json: a rerun resumes it)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / runs_lib.RUN_FILE, run.record())
     log_path = run_dir / "train.log"
     start = time.monotonic()
+    progress = FreshProgress(run_dir)
     with log_path.open("a") as log:
         log.write(f"\n=== experiments.reproduce {time.strftime('%Y-%m-%d %H:%M:%S')}: "
                   f"{' '.join(run.command(run_dir, data_dir))}\n")
         log.flush()
-        proc = subprocess.Popen(run.command(run_dir, data_dir), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                env=dict(os.environ, PYTHONUNBUFFERED="1"),
-                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-        set_lock(run=run.name, trainer=proc.pid)
-        last_report, last_step = start, -1
+        # Its own process group: a terminal's Ctrl-C reaches the driver only, which forwards it once.
+        stop.proc = subprocess.Popen(run.command(run_dir, data_dir), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, PYTHONUNBUFFERED="1"), process_group=0,
+                                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        set_lock(run=run.name, trainer=stop.proc.pid)
+        if stop.signum is not None:  # the signal came while the trainer was being started
+            stop.proc.send_signal(signal.SIGINT)
+        last_report = start
         while True:
             try:
-                returncode = proc.wait(timeout=min(progress_every, 5.0))
+                returncode = stop.proc.wait(timeout=min(progress_every, 5.0))
                 break
             except subprocess.TimeoutExpired:
                 pass
             now = time.monotonic()
-            if now - last_report >= progress_every:
-                train = runs_lib.read_metrics(run_dir, "train")
-                if train and train[-1]["step"] != last_step:
-                    step, rate = train[-1]["step"], train[-1].get("steps_per_s") or 0.0
+            if now - last_report >= progress_every and stop.signum is None:
+                if record := progress.update():
+                    step, rate = record["step"], record.get("steps_per_s") or 0.0
                     left = (num_steps - step) / rate if rate else None
                     print(f"    step {step}/{num_steps}, {rate:.1f} steps/s; this run ~{fmt_s(left)} left, "
                           f"suite ~{fmt_s(None if left is None else left + eta_after())} left", flush=True)
-                    last_step = step
                 last_report = now
+    stop.proc = None
     set_lock()
     info = runs_lib.read_run(run_dir)
     if returncode == 0 and info.status == "done":
         (run_dir / runs_lib.FAILURE_FILE).unlink(missing_ok=True)
-    else:
+    elif stop.signum is None:
         if returncode == 0:
             returncode = 1  # exited without results.json: count it as a crash
         write_json_atomic(run_dir / runs_lib.FAILURE_FILE, failure_of(returncode, log_path))
@@ -386,15 +600,29 @@ def describe(info) -> str:
     return info.status
 
 
-def write_suite_json(runs_dir: Path, runs: list[Run], unavailable: dict) -> None:
-    records = [dict(run.record(), available=run.name not in unavailable,
-                    why_not=unavailable.get(run.name)) for run in runs]
+def write_suite_json(runs_dir: Path, runs: list[Run], unavailable: dict, stale: dict) -> None:
+    """suite.json: the runs this suite expects; "stale": why a run directory of that name holds another config's
+    run (the driver does not reuse it; its results are not this entry's)."""
+    records = [dict(run.record(), available=run.name not in unavailable, why_not=unavailable.get(run.name),
+                    stale=stale.get(run.name)) for run in runs]
     write_json_atomic(runs_dir / runs_lib.SUITE_FILE, dict(runs=records))
 
 
+def positive_seconds(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text}")
+    return value
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m experiments.reproduce", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.reproduce", description=__doc__.split("\n")[0],
+        epilog="exit codes:\n  0        every run finished\n  1        a run failed or is stale (each listed with "
+               "its reason)\n  2        a usage error: a flag, the suite file or an entry's config, --runs-dir, "
+               "another driver\n           on the runs directory (nothing was run)\n  130/143  interrupted by "
+               "SIGINT/SIGTERM (the running trainer is stopped first; rerun to resume)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--suite", choices=sorted(SUITES))
     which.add_argument("--suite-file", help="a JSON suite: {\"entries\": [[family, variant, {overrides}], ...], "
@@ -405,7 +633,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs-dir", help="results tree (default: runs/<suite>)")
     parser.add_argument("--data-dir", help="LRA data cache passed to every run (else $LRA_DATA_DIR, else ~/.cache/lra)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs, their configs and estimated times")
-    parser.add_argument("--progress-every", type=float, default=30.0, help="seconds between progress lines")
+    parser.add_argument("--progress-every", type=positive_seconds, default=30.0,
+                        help="seconds between progress lines (> 0)")
     args = parser.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds must be >= 1")
@@ -424,23 +653,38 @@ def main(argv=None) -> int:
         print(f"error: no run of suite {suite_name}{together}", file=sys.stderr)
         return 2
     runs_dir = Path(args.runs_dir or REPO / "runs" / suite_name).absolute()
+    blocking = next((p for p in (runs_dir, *runs_dir.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        print(f"error: --runs-dir {runs_dir}: {blocking} is a file, not a folder; give another --runs-dir",
+              file=sys.stderr)
+        return 2
+    try:
+        source = f"--suite-file {args.suite_file}" if args.suite_file else f"suite {args.suite}"
+        configs, unavailable = resolve_all(runs, source, builtin=not args.suite_file, data_dir=args.data_dir)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    steps = {name: int(config.train.num_steps) for name, config in configs.items()}
 
-    steps, unavailable = {}, {}
-    for run in runs:
-        steps[run.name], why = availability(run)
-        if why:
-            unavailable[run.name] = why
     rates: dict = {}
-    estimates = {run.name: estimate(run, runs_dir / run.name, steps[run.name], rates) for run in runs
-                 if run.name not in unavailable}
-
-    print(f"suite {suite_name}: {len(runs)} runs in {runs_dir} ({len(unavailable)} not available)")
+    stale, estimates = {}, {}
     for run in runs:
         if run.name in unavailable:
-            print(f"  {run.name:<44s} {unavailable[run.name]}")
+            continue
+        run_dir = runs_dir / run.name
+        if why := stale_reason(run_dir, read_existing(run_dir), configs[run.name]):
+            stale[run.name] = why
+        else:
+            estimates[run.name] = estimate(run, run_dir, steps[run.name], rates, configs[run.name])
+
+    print(f"suite {suite_name}: {len(runs)} runs in {runs_dir} ({len(unavailable)} not available"
+          + (f", {len(stale)} stale" if stale else "") + ")")
+    for run in runs:
+        if run.name in unavailable or run.name in stale:
+            print(f"  {run.name:<44s} {unavailable.get(run.name) or stale[run.name]}")
             continue
         seconds, how = estimates[run.name]
-        info = runs_lib.read_run(runs_dir / run.name) if (runs_dir / run.name / "config.json").exists() else None
+        info = read_existing(runs_dir / run.name)
         ckpt = runs_lib.latest_checkpoint_step(runs_dir / run.name)
         state = "finished" if info and info.status == "done" else \
             (f"resumes at step {ckpt}/{steps[run.name]}" if ckpt else f"{steps[run.name]} steps")
@@ -453,30 +697,40 @@ def main(argv=None) -> int:
         return 0
 
     runs_dir.mkdir(parents=True, exist_ok=True)
-    with lock(runs_dir) as set_lock:
-        write_suite_json(runs_dir, runs, unavailable)
-        return run_suite(runs, runs_dir, steps, unavailable, rates, args, set_lock)
+    try:
+        with lock(runs_dir) as set_lock, StopOnSignal() as stop:
+            write_suite_json(runs_dir, runs, unavailable, stale)
+            return run_suite(runs, runs_dir, steps, configs, unavailable, rates, args, set_lock, stop)
+    except Busy as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
-def run_suite(runs, runs_dir, steps, unavailable, rates, args, set_lock) -> int:
+def run_suite(runs, runs_dir, steps, configs, unavailable, rates, args, set_lock, stop) -> int:
     todo = [r for r in runs if r.name not in unavailable]
-    results, t0 = {}, time.monotonic()
+    results, stale, t0, interrupted = {}, {}, time.monotonic(), None
 
     def eta_after(i):  # estimated seconds of the runs after todo[i], refreshed with measured rates
         total = 0.0
         for run in todo[i + 1:]:
-            seconds, _ = estimate(run, runs_dir / run.name, steps[run.name], rates)
+            seconds, _ = estimate(run, runs_dir / run.name, steps[run.name], rates, configs[run.name])
             total += seconds or 0.0
         return total
 
     for i, run in enumerate(todo):
+        if stop.signum is not None:
+            break
         run_dir = runs_dir / run.name
-        existing = runs_lib.read_run(run_dir) if (run_dir / "config.json").exists() else None
+        existing = read_existing(run_dir)
+        if why := stale_reason(run_dir, existing, configs[run.name]):
+            stale[run.name] = why
+            print(f"[{i + 1}/{len(todo)}] {run.name}: NOT RUN, {why}", flush=True)
+            continue
         if existing is not None and existing.status == "done":
             results[run.name] = existing
             print(f"[{i + 1}/{len(todo)}] {run.name}: finished before, skipped: {describe(existing)}", flush=True)
             continue
-        seconds, how = estimate(run, run_dir, steps[run.name], rates)
+        seconds, how = estimate(run, run_dir, steps[run.name], rates, configs[run.name])
         resume = ""
         if existing is not None:
             ckpt = runs_lib.latest_checkpoint_step(run_dir)
@@ -485,30 +739,42 @@ def run_suite(runs, runs_dir, steps, unavailable, rates, args, set_lock) -> int:
         n_done = sum(r.status == "done" for r in results.values())
         print(f"[{i + 1}/{len(todo)}] {run.name}: {run.config_spec}{resume}; ~{fmt_s(seconds)} ({how}); "
               f"{n_done}/{len(todo)} runs done, suite ~{fmt_s((seconds or 0) + eta_after(i))} left", flush=True)
-        try:
-            info, wall_s = run_one(run, run_dir, args.data_dir, set_lock, progress_every=args.progress_every,
-                                   num_steps=steps[run.name], eta_after=lambda: eta_after(i))
-        except KeyboardInterrupt:
-            print(f"\ninterrupted during {run.name}; rerun the same command to resume", file=sys.stderr)
-            return 130
+        info, wall_s = run_one(run, run_dir, args.data_dir, set_lock, progress_every=args.progress_every,
+                               num_steps=steps[run.name], eta_after=lambda: eta_after(i), stop=stop)
         rate = measured_rate(run_dir)
         if rate:
             rates[(run.family, run.task, run.scale)] = rate
+        if stop.signum is not None and info.status != "done":
+            ckpt = runs_lib.latest_checkpoint_step(run_dir)
+            interrupted = (f"{run.name} stopped at step {info.step}; a rerun resumes it from "
+                           + (f"its checkpoint at step {ckpt}" if ckpt else "step 0 (no complete checkpoint)"))
+            break
         results[run.name] = info
         print(f"    {run.name}: {describe(info)} [{fmt_s(wall_s)}]", flush=True)
 
     failed = [n for n, i in results.items() if i.status != "done"]
     chance = [n for n, i in results.items() if i.status == "done" and i.chance_level]
-    print(f"\nsuite finished in {fmt_s(time.monotonic() - t0)}: {len(results) - len(failed)}/{len(todo)} runs done, "
-          f"{len(failed)} failed, {len(chance)} at chance level, {len(unavailable)} not available")
+    n_done = len(results) - len(failed)
+    if stop.signum is not None:
+        print(f"\ninterrupted ({signal.Signals(stop.signum).name})"
+              + (f": {interrupted}" if interrupted else " between runs") + "; rerun the same command to go on",
+              file=sys.stderr, flush=True)
+    print(f"\nsuite {'stopped' if stop.signum is not None else 'finished'} after {fmt_s(time.monotonic() - t0)}: "
+          f"{n_done}/{len(todo)} runs done, {len(failed) + len(stale)} failed"
+          + (f" ({len(stale)} stale)" if stale else "") + f", {len(chance)} at chance level, "
+          f"{len(unavailable)} not available")
     for name in failed:
         print(f"  FAILED       {name}: {describe(results[name])}  (log: {runs_dir / name / 'train.log'})")
+    for name, why in stale.items():
+        print(f"  FAILED       {name}: {why}")
     for name in chance:
         print(f"  CHANCE LEVEL {name}: {describe(results[name])}")
     for name, why in unavailable.items():
         print(f"  NOT RUN      {name}: {why}")
     print(f"table: python -m experiments.table {runs_dir}")
-    return 1 if failed else 0
+    if stop.signum is not None:
+        return stop.exit_code
+    return 1 if failed or stale else 0
 
 
 if __name__ == "__main__":

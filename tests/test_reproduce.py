@@ -76,16 +76,174 @@ def test_builtin_suites_expand():
     assert {"lru", "transformer", "s4d"} <= {r.family for r in mini}
 
 
-def test_dry_run_lists_runs_estimates_and_unavailable_configs(tmp_path, capsys):
-    suite = write_suite(tmp_path / "s.json", [["lru", "listops_smoke", TINY], ["nosuchfamily", "listops_smoke"],
-                                              ["lru", "pathx_tiny"], ["lru", "listops_smoke", {"name": "x", "train.nope": 1}]])
+def test_dry_run_lists_runs_and_estimates(tmp_path, capsys):
+    suite = write_suite(tmp_path / "s.json", [["lru", "listops_smoke", TINY]])
     assert reproduce.main(["--suite-file", str(suite), "--runs-dir", str(tmp_path / "r"), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "4 runs" in out and "3 not available" in out
-    assert "experiments/configs/nosuchfamily.py does not exist yet" in out
-    assert "unknown variant 'pathx_tiny'" in out and "override 'train.nope' is not a key" in out
+    assert "1 runs" in out and "0 not available" in out
     assert "experiments/configs/lru.py:listops_smoke" in out and "40 steps" in out and "estimate" in out
+    # The stated LRU ListOps rate is of the mini suite's 32-wide, 2-layer entry: the label says this run differs
+    # and claims no size it does not have (fresh-clone review: it said "(32 wide, 2 layers)").
+    assert "32 wide" not in out and "this run differs: model.d_model 16 (the entry's 32)" in out
     assert not (tmp_path / "r").exists(), "a dry run writes nothing"
+
+
+@pytest.mark.parametrize("entry, says", [
+    (["lru", "listops_smoke", {"model.bogus_key": 3}], "unknown config key 'model.bogus_key'; valid keys under "
+                                                       "model: activation"),
+    (["lru", "listops_nope"], "unknown variant 'listops_nope' for lru.py; choose one of: listops, listops_smoke"),
+    (["lru", "listops_smoke", {"model.d_model": "abc"}], "--config.model.d_model=abc: invalid literal for int()"),
+    (["lru", "listops_smoke", {"train.num_steps": 0}], "config.train.num_steps=0: must be an integer >= 1"),
+    (["lur", "listops_smoke"], "experiments/configs/lur.py does not exist; the families are: "),
+])
+def test_entry_config_errors_exit_2_before_anything_runs(tmp_path, capsys, entry, says):
+    """A typo in a suite file is a user error naming the file, the entry and the key or variant (was "0/0 runs
+    done, 2 not available", exit 0), in --dry-run too; nothing is written."""
+    suite = write_suite(tmp_path / "typo.json", [["lru", "listops_smoke", dict(TINY, name="ok")], entry])
+    for extra in (["--dry-run"], []):
+        assert reproduce.main(["--suite-file", str(suite), "--runs-dir", str(tmp_path / "r"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --suite-file {suite} entry 1 ({entry[0]}, {entry[1]}): "), err
+        assert says in err and err.rstrip().endswith(f"Fix the entry in --suite-file {suite}.")
+    assert not (tmp_path / "r").exists()
+
+
+def test_not_available_only_for_an_unwritten_family_of_a_builtin_suite(monkeypatch, tmp_path, capsys):
+    # Every run of the built-in suites resolves today (nothing is "not available" any more).
+    for name, suite in reproduce.SUITES.items():
+        for run in reproduce.expand(suite, name, seeds=1):
+            assert reproduce.resolve_config(run, check=False), run.name  # raises NotWritten if not available
+    monkeypatch.setitem(reproduce.SUITES, "planned", dict(entries=[("lru", "listops_smoke", TINY),
+                                                                    ("mamba9", "listops_smoke")]))
+    assert reproduce.main(["--suite", "planned", "--runs-dir", str(tmp_path / "r"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "(1 not available)" in out and "not available: experiments/configs/mamba9.py does not exist yet" in out
+
+
+def test_bad_runs_dir_and_progress_every_are_usage_errors(tmp_path, capsys):
+    suite = write_suite(tmp_path / "s.json", [["lru", "listops_smoke", TINY]])
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    for runs_dir in (a_file, a_file / "sub"):
+        for extra in (["--dry-run"], []):
+            assert reproduce.main(["--suite-file", str(suite), "--runs-dir", str(runs_dir), *extra]) == 2
+            assert capsys.readouterr().err == f"error: --runs-dir {runs_dir}: {a_file} is a file, not a folder; " \
+                                              "give another --runs-dir\n"
+    for bad in ("0", "-1", "nan"):
+        with pytest.raises(SystemExit) as exit_:
+            reproduce.main(["--suite-file", str(suite), "--progress-every", bad, "--dry-run"])
+        assert exit_.value.code == 2
+        assert f"argument --progress-every: must be a number of seconds > 0, got {bad}" in capsys.readouterr().err
+
+
+def test_second_driver_on_a_runs_dir_exits_2(tmp_path, capsys):
+    suite = write_suite(tmp_path / "s.json", [["lru", "listops_smoke", TINY]])
+    (tmp_path / "r").mkdir()
+    with reproduce.lock(tmp_path / "r"):
+        assert reproduce.main(["--suite-file", str(suite), "--runs-dir", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.startswith("error: another experiments.reproduce is running on ")
+
+
+def fake_run_dir(run_dir, run, finished, **config_changes):
+    """A run directory as the trainer leaves it, for `run` with config_changes applied to its resolved config."""
+    config = reproduce.resolve_config(run, check=False).to_dict()
+    for key, value in config_changes.items():
+        section, leaf = key.split(".")
+        config[section][leaf] = value
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(dict(config, dataset={"folder": "x"})))
+    (run_dir / "run.json").write_text(json.dumps(run.record()))
+    if finished:
+        (run_dir / "results.json").write_text(json.dumps(dict(test_accuracy=0.258, val_accuracy=0.25, step=40)))
+
+
+def test_a_run_with_another_config_is_never_reused(tmp_path, capsys):
+    """Fresh-clone review: a finished 600-step, 16-wide run was reused as the mini suite's 2000-step, 32-wide one.
+    A finished run is compared outside table.BOOKKEEPING, an unfinished one on every key (as the trainer does on
+    resume); a stale one is listed as failed with the keys and the fix, left untouched, and the suite exits 1."""
+    entries = [["lru", "listops_smoke", dict(TINY, name=x)] for x in ("same", "bookkeeping", "old", "half")]
+    suite = write_suite(tmp_path / "s.json", entries)
+    runs_dir = tmp_path / "r"
+    same, bookkeeping, old, half = reproduce.expand(json.loads(suite.read_text()), "s")
+    fake_run_dir(runs_dir / same.name, same, finished=True)
+    fake_run_dir(runs_dir / bookkeeping.name, bookkeeping, finished=True, **{"train.log_every": 7})
+    fake_run_dir(runs_dir / old.name, old, finished=True, **{"train.num_steps": 600, "model.d_model": 8})
+    fake_run_dir(runs_dir / half.name, half, finished=False, **{"train.log_every": 7})
+    args = ["--suite-file", str(suite), "--runs-dir", str(runs_dir)]
+    assert reproduce.main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "(0 not available, 2 stale)" in out
+    assert f"{'old-seed0':<44s} stale (config differs: model.d_model: 8 -> 16; train.num_steps: 600 -> 40): " \
+           f"{runs_dir / 'old-seed0'} holds a finished run" in out
+    assert "half-seed0" in out and "stale (config differs: train.log_every: 7 -> 5): " in out
+    assert "an unfinished run with another config than this suite's entry, so it is not reused; delete or move " \
+           "that run directory, or use another --runs-dir" in out
+    before = {p: p.read_bytes() for p in runs_dir.rglob("*") if p.is_file()}
+    assert reproduce.main(args) == 1  # nothing to train: two finished, two stale
+    out = capsys.readouterr().out
+    assert "[1/4] same-seed0: finished before, skipped: test 25.80%" in out
+    assert "[2/4] bookkeeping-seed0: finished before, skipped" in out
+    assert "[3/4] old-seed0: NOT RUN, stale (config differs: model.d_model: 8 -> 16" in out
+    assert "2/4 runs done, 2 failed (2 stale)" in out and "  FAILED       half-seed0: stale (config differs" in out
+    assert {p: p.read_bytes() for p in runs_dir.rglob("*") if p.is_file() and p.parent != runs_dir} == \
+        {p: b for p, b in before.items() if p.parent != runs_dir}, "stale runs are left untouched"
+    suite_json = {r["name"]: r["stale"] for r in json.loads((runs_dir / runs.SUITE_FILE).read_text())["runs"]}
+    assert suite_json["same-seed0"] is None and suite_json["old-seed0"].startswith("stale (config differs: ")
+
+
+def test_mini_suite_checkpoints_about_every_minute():
+    """A kill -9 of a mini run loses at most about a minute (was: checkpoint_every = num_steps, all of it)."""
+    for run in reproduce.expand(reproduce.SUITES["mini"], "mini"):
+        train = reproduce.resolve_config(run, check=False).train
+        rate = reproduce.STEP_RATE_ESTIMATES[(run.family, run.task, "mini")][0]
+        every, n = train.checkpoint_every, train.num_steps
+        assert train.eval_every == n, "one validation, at the end"
+        assert 1 <= every <= n and (every == n or 40 <= every / rate <= 61), (run.name, every / rate)
+        # A save between log lines would inflate the logged steps/s (the trainer drops that time, not the steps).
+        assert every % train.log_every == 0 or every == n, (run.name, every, train.log_every)
+        if run.task == "pathfinder":
+            assert every < n, run.name
+
+
+def test_failure_reason_keeps_the_command_an_error_says_to_run(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text("step 5\nerror: the ListOps release data is not prepared; run the command below\n"
+                   "  python -m lra.prepare listops --release-dir DIR\n\nTraceback noise\n")
+    failure = reproduce.failure_of(2, log)
+    assert failure["reason"] == "error: the ListOps release data is not prepared; run the command below\n" \
+                                "  python -m lra.prepare listops --release-dir DIR"
+    assert failure["kind"] == runs.USER_ERROR
+
+
+def test_progress_shows_only_this_sessions_steps_never_backwards(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    line = lambda step: json.dumps(dict(step=step, split="train", steps_per_s=1.0)) + "\n"
+    metrics.write_text(line(200) + line(260))  # a killed session logged 260; its checkpoint is at 200
+    progress = reproduce.FreshProgress(tmp_path)
+    assert progress.update() is None, "step 260 is stale: the resumed trainer drops it"
+    tmp = tmp_path / "m.tmp"
+    tmp.write_text(line(200))
+    os.replace(tmp, metrics)  # what the resumed trainer does first (runlog.MetricsLog)
+    assert progress.update()["step"] == 200
+    with metrics.open("a") as f:
+        f.write(line(205))
+    assert progress.update()["step"] == 205 and progress.update() is None
+
+
+def test_stop_on_signal_forwards_sigint_then_kills(tmp_path):
+    """The first SIGINT/SIGTERM to the driver reaches the trainer as SIGINT; a second one kills it."""
+    child = [sys.executable, "-c", "import signal, sys, time\n"
+             "signal.signal(signal.SIGINT, lambda *a: print('SIGINT', flush=True))\n"
+             "print('ready', flush=True)\nwhile True: time.sleep(0.01)\n"]
+    with reproduce.StopOnSignal() as stop:
+        stop.proc = subprocess.Popen(child, stdout=subprocess.PIPE, text=True)
+        assert stop.proc.stdout.readline() == "ready\n"
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.proc.stdout.readline() == "SIGINT\n" and stop.signum == signal.SIGTERM
+        assert stop.exit_code == 143 and stop.proc.poll() is None
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.proc.wait(10) == -signal.SIGKILL
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, "handlers restored"
 
 
 def test_bad_suite_file_is_a_clear_error(tmp_path, capsys):
@@ -182,3 +340,35 @@ def test_sigkill_then_rerun_finishes_without_redoing_and_reports_failures(tmp_pa
                            capture_output=True, text=True, timeout=900)
     assert again.returncode == 1 and again.stdout.count("finished before, skipped") == 2
     assert (a / "results.json").stat().st_mtime_ns == a_mtime
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and the parent-death signal")
+def test_sigint_to_the_driver_alone_stops_the_trainer_at_a_step_boundary(tmp_path, data_dir):
+    """kill -INT <driver pid> (not its process group): the driver forwards it to the trainer, waits for it to stop
+    at a step boundary (the trainer's own Ctrl-C: its message in train.log, no half-written checkpoint), then exits
+    130 with its summary (fresh-clone review: it exited 130 at once and the parent-death signal SIGKILLed the
+    trainer mid-save)."""
+    long = {"train.num_steps": 100000, "train.eval_every": 100000, "train.checkpoint_every": 5}
+    suite = write_suite(tmp_path / "s.json", [["lru", "listops_smoke", dict(TINY, name="r", **long)]])
+    runs_dir = tmp_path / "runs"
+    run_dir = runs_dir / "r-seed0"
+    proc = subprocess.Popen(driver(suite, runs_dir, data_dir), cwd=REPO, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: train_step(run_dir) >= 10 or proc.poll() is not None, 600), "no step logged"
+        assert proc.poll() is None, "the driver ended before it could be interrupted"
+        trainer_pid = json.loads((runs_dir / ".reproduce.lock").read_text())["trainer"]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert not process_alive(trainer_pid)
+    assert "SIGINT: asking the trainer" in err and "interrupted (SIGINT): r-seed0 stopped at step " in err
+    assert "suite stopped after" in out and "0/1 runs done, 0 failed" in out
+    log = (run_dir / "train.log").read_text()
+    assert "error: interrupted at step " in log, "the trainer stopped by itself, at a step boundary"
+    assert not any("tmp" in p.name for p in (run_dir / "checkpoints").rglob("*")), "no half-written checkpoint"
+    assert not (run_dir / runs.FAILURE_FILE).exists(), "an interrupted run is not a failed one"
