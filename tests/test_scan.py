@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import scan
+from compile_options import cheap_jit
 from scan.operator import from_time_major, time_major
 
 TOL = 2e-5
@@ -72,7 +73,7 @@ def _value_and_vjp(operator, method, reverse, with_h0, chunk_size=None, axis=1):
                                                      method=method, operator=operator, chunk_size=chunk_size)
         h, vjp = jax.vjp(f, a, b, h0)
         return (h,) + vjp(g.astype(h.dtype))
-    return jax.jit(run)
+    return cheap_jit(run)
 
 
 def _inputs(operator, length, dtype, seed=0, a_abs=0.9, time_varying=False, batch=BATCH, state=STATE):
@@ -115,7 +116,7 @@ def test_time_varying_matches_reference_and_time_invariant(operator, method, len
     _check_against_reference(operator, method, a_tv, b, h0, g, reverse=True, with_h0=True)
     a_ti = _inputs(operator, length, np.complex64)[0]
     a_rep = np.broadcast_to(a_ti, b.shape[:2] + a_ti.shape)  # make_inputs' time-invariant a has no batch dims
-    run = jax.jit(lambda a: scan.linear_recurrence(a, b, h0=h0, method=method, operator=operator))
+    run = cheap_jit(lambda a: scan.linear_recurrence(a, b, h0=h0, method=method, operator=operator))
     assert _rel_err(run(np.ascontiguousarray(a_rep)), run(a_ti)) <= TOL
 
 
@@ -152,7 +153,7 @@ def test_combine_is_associative(operator, seed, complex_, a_abs):
 def test_reverse_is_flip_forward_flip(operator, method, time_varying):
     a, b, h0, _ = _inputs(operator, 37, np.complex64, time_varying=time_varying)
     flip = lambda x: np.flip(x, 1)
-    run = jax.jit(lambda a, b, reverse: scan.linear_recurrence(a, b, h0=h0, reverse=reverse, method=method,
+    run = cheap_jit(lambda a, b, reverse: scan.linear_recurrence(a, b, h0=h0, reverse=reverse, method=method,
                                                                 operator=operator), static_argnums=2)
     expected = flip(run(flip(a) if time_varying else a, flip(b), False))
     assert _rel_err(run(a, b, True), expected) <= TOL
@@ -171,7 +172,7 @@ def test_chunk_sizes_not_dividing_length(operator, reverse, chunk_size):
 def test_bfloat16_inputs_accumulate_in_float32(operator, method):
     a, b, h0, _ = _inputs(operator, 1000, np.float32, a_abs=0.99)
     a16, b16 = jnp.asarray(a, jnp.bfloat16), jnp.asarray(b, jnp.bfloat16)
-    h = jax.jit(lambda a, b: scan.linear_recurrence(a, b, method=method, operator=operator))(a16, b16)
+    h = cheap_jit(lambda a, b: scan.linear_recurrence(a, b, method=method, operator=operator))(a16, b16)
     assert h.dtype == jnp.float32
     ref = scan.OPERATORS[operator].reference(np.asarray(a16, np.float64), np.asarray(b16, np.float64), None)
     assert _rel_err(h, ref) <= TOL
@@ -184,7 +185,7 @@ def test_axis_other_than_one(operator, method):
     ref = op.reference(a, b, h0, False)
     # Time-major layout (L, B, N), axis=0; for the diagonal also time-last (B, N, L), axis=-1.
     move = lambda x, dst: np.moveaxis(x, 1, dst)
-    run = jax.jit(lambda a, b, h0, axis: scan.linear_recurrence(a, b, h0=h0, axis=axis, method=method,
+    run = cheap_jit(lambda a, b, h0, axis: scan.linear_recurrence(a, b, h0=h0, axis=axis, method=method,
                                                                  operator=operator), static_argnums=3)
     h = run(move(a, 0), move(b, 0), h0, 0)
     assert _rel_err(np.moveaxis(h, 0, 1), ref) <= TOL
@@ -200,7 +201,7 @@ def test_axis_other_than_one(operator, method):
 def test_stable_at_16k_with_a_near_one(operator, method):
     """|a| = 0.9999 (spectral norm for dense) over L = 16384: errors must not compound."""
     a, b, h0, _ = _inputs(operator, 16384, np.complex64, a_abs=0.9999, batch=1, state=2)
-    h = jax.jit(lambda a, b, h0: scan.linear_recurrence(a, b, h0=h0, method=method, operator=operator))(a, b, h0)
+    h = cheap_jit(lambda a, b, h0: scan.linear_recurrence(a, b, h0=h0, method=method, operator=operator))(a, b, h0)
     assert _rel_err(h, scan.OPERATORS[operator].reference(a, b, h0, False)) <= 1e-3
 
 
@@ -233,7 +234,7 @@ def test_reverse_mode_matches_autodiff_and_keeps_only_a_h_h0(operator, method, r
     op = scan.OPERATORS[operator]
     a, b, h0, g = _inputs(operator, 23, np.complex64, time_varying=time_varying)
     custom = lambda a, b, h0: scan.linear_recurrence(a, b, h0=h0, reverse=reverse, method=method, operator=operator)
-    vjp_of = lambda f: jax.jit(lambda a, b, h0, g: jax.vjp(f, a, b, h0)[1](g))
+    vjp_of = lambda f: cheap_jit(lambda a, b, h0, g: jax.vjp(f, a, b, h0)[1](g))
     expected = vjp_of(_autodiff_sequential(operator, reverse))(a, b, h0, g.astype(b.dtype))
     got = vjp_of(custom)(a, b, h0, g.astype(b.dtype))
     adjoint = op.reference_vjp(a, b, h0, reverse, g)
@@ -323,22 +324,22 @@ def test_forward_mode_jvp_jacfwd_hessian_match_autodiff(operator, method, time_v
     plain = _autodiff_sequential(operator, reverse)
     rng = np.random.default_rng(1)
     tangents = [np.asarray(rng.normal(size=x.shape) + 1j * rng.normal(size=x.shape), x.dtype) for x in (a, b, h0)]
-    jvp_of = lambda f: jax.jit(lambda p, t: jax.jvp(f, p, t))
+    jvp_of = lambda f: cheap_jit(lambda p, t: jax.jvp(f, p, t))
     (h, dh), (h_ref, dh_ref) = [jvp_of(f)((a, b, h0), tuple(tangents)) for f in (custom, plain)]
     assert _rel_err(h, h_ref) <= TOL and _rel_err(dh, dh_ref) <= TOL
 
     params, rebuild = _as_real(a, b, h0)
     loss_of = lambda f: lambda *p: jnp.sum(jnp.sin(jnp.real(f(*rebuild(p)))) + jnp.imag(f(*rebuild(p))) ** 2)
     argnums = tuple(range(len(params)))
-    forward = jax.jit(jax.jacfwd(loss_of(custom), argnums))(*params)
-    reverse_ = jax.jit(jax.grad(loss_of(custom), argnums))(*params)
-    reference = jax.jit(jax.grad(loss_of(plain), argnums))(*params)
+    forward = cheap_jit(jax.jacfwd(loss_of(custom), argnums))(*params)
+    reverse_ = cheap_jit(jax.grad(loss_of(custom), argnums))(*params)
+    reference = cheap_jit(jax.grad(loss_of(plain), argnums))(*params)
     for x, y, z in zip(forward, reverse_, reference):
         assert _rel_err(x, z) <= TOL and _rel_err(y, z) <= TOL
     if method != "sequential":
         return  # the Hessian is forward over reverse of the same rule: checked once per operator (2 compiles each)
-    hessian = jax.jit(jax.hessian(loss_of(custom), argnums))(*params)
-    hessian_ref = jax.jit(jax.hessian(loss_of(plain), argnums))(*params)
+    hessian = cheap_jit(jax.hessian(loss_of(custom), argnums))(*params)
+    hessian_ref = cheap_jit(jax.hessian(loss_of(plain), argnums))(*params)
     for row, row_ref in zip(hessian, hessian_ref):
         for x, y in zip(row, row_ref):
             assert _rel_err(x, y) <= 1e-4

@@ -24,6 +24,7 @@ import lra
 from experiments import train as train_cli
 from experiments import trainer, validation
 from experiments.configs import base
+from compile_options import CHEAP_COMPILE  # the compile is most of each case's cost
 from release_files import random_aan_rows, write_aan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,9 +51,6 @@ CASES = ([(family, task) for family in FAMILIES for task in base.TASKS]
          + [(f"ladder-{rung}", "listops") for rung in LADDER_RUNGS])
 MOCK_EXAMPLES = 16  # tfds.testing.mock_data: random reviews / images per split
 N_STEPS = 3
-# The compile is most of each case's cost; LLVM's optimisation level 0 halves it (measured: a 1-layer LRU's train
-# step 6.6 s -> 3.7 s of CPU) and computes the same program. Only this matrix compiles with it.
-CHEAP_COMPILE = {"xla_backend_optimization_level": 0}
 # The Transformer on Path-X's 16,384 steps: attention scores are L^2 floats, 1 GiB per example and head (the full
 # length unchunked was killed at 15 GB). Its smoke config's query_chunk_size bounds the memory (1.2 GB peak RSS) but
 # not the O(L^2) time: one full-length train step took ~95 s on this CPU (experiments/configs/transformer.py), too
