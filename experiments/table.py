@@ -6,7 +6,8 @@ Test accuracy (%) of the best-by-validation checkpoint, mean +- std (sample std,
 finished, for each model x task, and the 6-task average. Conventions (printed with every table):
   - FAIL: a published FAIL did not beat chance; like the S4 paper (Gu et al., Table 4) it counts as 50 in averages.
     One of our runs that diverged (trainer exit code 3) on every seed is shown as FAIL and counted the same way.
-  - A seed at chance level (results.json chance_level: not above the majority class) is kept in the mean and flagged.
+  - A seed at chance level (results.json chance_level: not above the best constant predictor on test + 0.01) is
+    kept in the mean and flagged.
   - A missing, unfinished or crashed run is shown as such, never as 0; an average over tasks with one missing is
     shown as incomplete. The per-task difference is only ever between two numbers: ours FAIL -> "FAIL", a published
     FAIL -> "pub. FAIL" (only the 6-task average uses FAIL = 50).
@@ -462,7 +463,8 @@ def conventions(scale: str) -> list[str]:
         "/expected).",
         f"FAIL counts as {FAIL_VALUE:g} in the 6-task averages (the S4-paper convention); ours is FAIL when every "
         "seed diverged. A per-task difference is never computed from a FAIL: 'FAIL' (ours) / 'pub. FAIL'.",
-        "'at chance': a seed not above the majority class (kept in the mean); 'missing'/'unfinished'/'failed' are "
+        "'at chance': a seed not above the best constant predictor on test + 1 point (kept in the mean); "
+        "'missing'/'unfinished'/'failed' are "
         "not counted as 0: an average with such a task is shown as incomplete. 'unfinished': no results.json yet "
         "(running, interrupted, or stopped outside the suite driver, e.g. a diverged `experiments.train` run).",
         "'*' / 'n/c': the published column is coloured sequential CIFAR, not LRA's grayscale Image (not comparable).",
