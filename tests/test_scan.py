@@ -290,7 +290,7 @@ def test_reverse_mode_has_no_loop_carrying_the_whole_output(operator, method):
     N=32). Only the primal forward may carry the output; the transposed tangent must not."""
     a, b, h0, g = _inputs(operator, 64, np.complex64)
     f = lambda a, b, h0: scan.linear_recurrence(a, b, h0=h0, method=method, operator=operator)
-    h = f(a, b, h0)
+    h = jax.eval_shape(f, a, b, h0)  # shape and dtype only: an eager associative scan compiles op by op (~1 min)
     shapes = {h.shape, (h.shape[1], h.shape[0]) + h.shape[2:]}  # the caller's layout and time-major
     jaxpr = jax.make_jaxpr(lambda a, b, h0: jax.vjp(f, a, b, h0)[1](g.astype(h.dtype)))(a, b, h0).jaxpr
     primal = 1 if method == "sequential" else 0
@@ -324,25 +324,31 @@ def test_forward_mode_jvp_jacfwd_hessian_match_autodiff(operator, method, time_v
     plain = _autodiff_sequential(operator, reverse)
     rng = np.random.default_rng(1)
     tangents = [np.asarray(rng.normal(size=x.shape) + 1j * rng.normal(size=x.shape), x.dtype) for x in (a, b, h0)]
-    jvp_of = lambda f: cheap_jit(lambda p, t: jax.jvp(f, p, t))
-    (h, dh), (h_ref, dh_ref) = [jvp_of(f)((a, b, h0), tuple(tangents)) for f in (custom, plain)]
-    assert _rel_err(h, h_ref) <= TOL and _rel_err(dh, dh_ref) <= TOL
-
     params, rebuild = _as_real(a, b, h0)
     loss_of = lambda f: lambda *p: jnp.sum(jnp.sin(jnp.real(f(*rebuild(p)))) + jnp.imag(f(*rebuild(p))) ** 2)
     argnums = tuple(range(len(params)))
-    forward = cheap_jit(jax.jacfwd(loss_of(custom), argnums))(*params)
-    reverse_ = cheap_jit(jax.grad(loss_of(custom), argnums))(*params)
-    reference = cheap_jit(jax.grad(loss_of(plain), argnums))(*params)
-    for x, y, z in zip(forward, reverse_, reference):
+    with_hessian = method == "sequential"  # forward over reverse of the same rule: once per operator
+
+    @cheap_jit  # one program for every derivative: one compile instead of five (seven with the Hessians)
+    def derivatives(primals, tangents, params):
+        out = dict(jvp=jax.jvp(custom, primals, tangents), jvp_ref=jax.jvp(plain, primals, tangents),
+                   forward=jax.jacfwd(loss_of(custom), argnums)(*params),
+                   reverse=jax.grad(loss_of(custom), argnums)(*params),
+                   reference=jax.grad(loss_of(plain), argnums)(*params))
+        if with_hessian:
+            out.update(hessian=jax.hessian(loss_of(custom), argnums)(*params),
+                       hessian_ref=jax.hessian(loss_of(plain), argnums)(*params))
+        return out
+
+    d = derivatives((a, b, h0), tuple(tangents), params)
+    (h, dh), (h_ref, dh_ref) = d["jvp"], d["jvp_ref"]
+    assert _rel_err(h, h_ref) <= TOL and _rel_err(dh, dh_ref) <= TOL
+    for x, y, z in zip(d["forward"], d["reverse"], d["reference"]):
         assert _rel_err(x, z) <= TOL and _rel_err(y, z) <= TOL
-    if method != "sequential":
-        return  # the Hessian is forward over reverse of the same rule: checked once per operator (2 compiles each)
-    hessian = cheap_jit(jax.hessian(loss_of(custom), argnums))(*params)
-    hessian_ref = cheap_jit(jax.hessian(loss_of(plain), argnums))(*params)
-    for row, row_ref in zip(hessian, hessian_ref):
-        for x, y in zip(row, row_ref):
-            assert _rel_err(x, y) <= 1e-4
+    if with_hessian:
+        for row, row_ref in zip(d["hessian"], d["hessian_ref"]):
+            for x, y in zip(row, row_ref):
+                assert _rel_err(x, y) <= 1e-4
 
 
 # ---- API: errors name the argument, auto picks a supported method ----
