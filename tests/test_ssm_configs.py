@@ -1,11 +1,6 @@
-"""experiments/configs/s4d.py and s5.py: every task variant builds with the published values, and each family's
-ListOps smoke config trains from the CLI with the loss going down (slow)."""
+"""experiments/configs/s4d.py and s5.py: every task variant builds with the published values (their smoke configs'
+loss going down: tests/test_smoke_matrix.py test_listops_smoke_loss_goes_down)."""
 import importlib
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from flax import nnx
@@ -13,7 +8,6 @@ from flax import nnx
 import models
 from experiments.configs import base
 
-REPO = Path(__file__).resolve().parent.parent
 FAMILIES = ("s4d", "s5")
 VARIANTS = [t + s for t in base.TASKS for s in ("", "_smoke")]
 # task -> (lr, ssm lr, n_layers, d_model, state size) from experiments/published/hyperparameters.md
@@ -55,24 +49,3 @@ def test_s4d_init_option():
         get_config("s4d", "text,hippo")
     with pytest.raises(ValueError, match="option"):
         get_config("s5", "text,inv")
-
-
-@pytest.fixture
-def data_dir(listops_data_dir):
-    return listops_data_dir
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("family", FAMILIES)
-def test_listops_smoke_trains_from_the_cli(family, data_dir, tmp_path):
-    """The real command, shortened to 200 steps: the logged train loss falls clearly below its start."""
-    cmd = [sys.executable, "-m", "experiments.train", "--config", f"experiments/configs/{family}.py:listops_smoke",
-           "--workdir", str(tmp_path), f"--config.data.data_dir={data_dir}", "--config.train.num_steps=200",
-           "--config.train.log_every=25", "--config.train.eval_every=200", "--config.train.checkpoint_every=200"]
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    losses = [r["loss"] for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines())
-              if r["split"] == "train"]
-    assert len(losses) == 8
-    assert losses[-1] < losses[0] - 0.15, losses  # measured: ~2.31 at step 25, ~1.9 at step 200
