@@ -352,7 +352,8 @@ def bench_step(config, batch_size, length, reps, vocab_size=20, n_classes=10, d_
         "train_peak_bytes_xla": _peak_bytes(train),
         "eval_step_s": eval_s, "eval_tokens_per_s": tokens / eval_s, "eval_compile_s": eval_compile_s,
         "eval_peak_bytes_xla": _peak_bytes(evaluate), "train_step_cpu_s": statistics.median(train_cpu),
-        "eval_step_cpu_s": statistics.median(eval_cpu), "peak_rss_bytes": _peak_rss_bytes(), "final_loss": float(metrics["loss"]),
+        "eval_step_cpu_s": statistics.median(eval_cpu), "peak_rss_bytes": _peak_rss_bytes(),
+        "final_loss": float(metrics["loss"]),
     }
 
 
@@ -490,7 +491,7 @@ def run_rates(args):
           "with the evaluation share, B):")
     for r in measured:
         print(f'    ("{r["model"]}", "{r["task"]}"): ({r["measured_batch"]}, {r["train_step_cpu_s_measured"]:.3g}, '
-              f'{r["step_cpu_s_with_eval"]:.3g}, {r["config_batch"]}),')
+              f'{r["step_cpu_s_with_eval"]:.4g}, {r["config_batch"]}),')
     return report
 
 
