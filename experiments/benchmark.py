@@ -15,6 +15,12 @@
       every family in models.LAYERS at one width (small constructor args in LAYER_ARGS): forward and
       forward+backward time and XLA peak memory per L; a size that does not fit (--max-bytes, or an error from
       XLA) is recorded, not fatal.
+  python -m experiments.benchmark rates  [--suites full,ablation] [--batch 2] [--reps 2] [--only lru:listops]
+                                         [--out FILE]
+      seconds per train step of every full-scale config that a suite of experiments.reproduce runs (its
+      STEP_RATE_ESTIMATES): one train + eval step at --batch on the task's full-length random input, scaled
+      linearly to the config's batch, plus the step's share of the run's evaluations; the 1-minute load average
+      beside each. experiments.reproduce.SAME_COST cases are not measured twice, NOT_ESTIMATED ones not at all.
   python -m experiments.benchmark all --out DIR
       scan + step + layers at the sizes that matter (L up to 16384; larger batches on a GPU/TPU), JSON files in DIR.
 
@@ -24,6 +30,7 @@ within one run (ratios), not across runs.
 import argparse
 import importlib.util
 import json
+import math
 import os
 import platform
 import resource
@@ -286,10 +293,11 @@ def apply_settings(config, settings):
     return config
 
 
-def bench_step(config, batch_size, length, reps, vocab_size=20, n_classes=10):
-    """Train and eval step of config's classifier on random tokens, with the trainer's own steps and state
+def bench_step(config, batch_size, length, reps, vocab_size=20, n_classes=10, d_input=None, dual=False):
+    """Train and eval step of config's classifier on random inputs, with the trainer's own steps and state
     (trainer.make_training: optimiser, jitted train step donating the state, eval step, state replicated over the
-    devices' mesh; the batch sharded over it as in a run)."""
+    devices' mesh; the batch sharded over it as in a run). Inputs: tokens < vocab_size, or (B, L, d_input) float32
+    reals if d_input is set; dual: two documents per example (Retrieval's DualClassifier)."""
     from flax import nnx
 
     import models
@@ -299,12 +307,16 @@ def bench_step(config, batch_size, length, reps, vocab_size=20, n_classes=10):
     if batch_size % mesh.devices.size:
         raise ValueError(f"--batch {batch_size} is not divisible by the {mesh.devices.size} devices; pass a multiple")
     rng = np.random.default_rng(0)
-    batch = {"inputs": rng.integers(0, vocab_size, (batch_size, length)).astype(np.int32),
-             "lengths": np.full(batch_size, length, np.int32),
+    inputs = lambda: (rng.normal(size=(batch_size, length, d_input)).astype(np.float32) if d_input else
+                      rng.integers(0, vocab_size, (batch_size, length)).astype(np.int32))
+    batch = {"inputs": inputs(), "lengths": np.full(batch_size, length, np.int32),
              "labels": rng.integers(0, n_classes, batch_size).astype(np.int32), "valid": np.ones(batch_size, bool)}
+    if dual:
+        batch.update(inputs2=inputs(), lengths2=np.full(batch_size, length, np.int32))
     batch = trainer.to_device(batch, mesh)
     # trainer.build_model's classifier for a token task (it reads sizes from a dataset; here: random tokens).
-    model = models.build_classifier(**config.model.to_dict(), n_classes=n_classes, vocab_size=vocab_size,
+    model = models.build_classifier(**config.model.to_dict(), n_classes=n_classes,
+                                    vocab_size=None if d_input else vocab_size, d_input=d_input, dual=dual,
                                     rngs=nnx.Rngs(params=config.seed, dropout=config.seed + 1))
     steps, state = trainer.make_training(config, model, mesh)
     n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
@@ -314,16 +326,23 @@ def bench_step(config, batch_size, length, reps, vocab_size=20, n_classes=10):
     state, metrics = train(state, batch)
     jax.block_until_ready(metrics)
     first_train_s = time.perf_counter() - start  # compile + first step: what a run waits for before step 2
-    train_times = []
+    # Wall and process CPU seconds (all of XLA's threads): on a shared machine the CPU seconds depend less on
+    # what else runs; on an idle machine the wall time lies between CPU seconds / cores and CPU seconds.
+    train_times, train_cpu = [], []
     for _ in range(reps):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         state, metrics = train(state, batch)
         jax.block_until_ready(metrics)
         train_times.append(time.perf_counter() - start)
+        train_cpu.append(time.process_time() - start_cpu)
     evaluate, eval_compile_s = _compile(steps.evaluate, state["params"], state["rest"], batch, jit=False)
     jax.block_until_ready(evaluate(state["params"], state["rest"], batch))
-    eval_times = [_time_call(evaluate, state["params"], state["rest"], batch) for _ in range(reps)]
-    tokens = batch_size * length
+    eval_times, eval_cpu = [], []
+    for _ in range(reps):
+        start_cpu = time.process_time()
+        eval_times.append(_time_call(evaluate, state["params"], state["rest"], batch))
+        eval_cpu.append(time.process_time() - start_cpu)
+    tokens = batch_size * length * (2 if dual else 1)
     train_s, eval_s = statistics.median(train_times), statistics.median(eval_times)
     return {
         "layer": config.model.layer, "model": config.model.to_dict(), "batch": batch_size, "length": length,
@@ -332,8 +351,9 @@ def bench_step(config, batch_size, length, reps, vocab_size=20, n_classes=10):
         "train_compile_s": train_compile_s, "train_compile_and_first_step_s": first_train_s,
         "train_peak_bytes_xla": _peak_bytes(train),
         "eval_step_s": eval_s, "eval_tokens_per_s": tokens / eval_s, "eval_compile_s": eval_compile_s,
-        "eval_peak_bytes_xla": _peak_bytes(evaluate),
-        "peak_rss_bytes": _peak_rss_bytes(), "final_loss": float(metrics["loss"]),
+        "eval_peak_bytes_xla": _peak_bytes(evaluate), "train_step_cpu_s": statistics.median(train_cpu),
+        "eval_step_cpu_s": statistics.median(eval_cpu), "peak_rss_bytes": _peak_rss_bytes(),
+        "final_loss": float(metrics["loss"]),
     }
 
 
@@ -352,6 +372,126 @@ def run_step(args):
                 [(r["layer"], r["batch"], r["length"], r["parameters"], r["train_tokens_per_s"],
                   r["eval_tokens_per_s"], r["train_compile_and_first_step_s"], r["eval_compile_s"],
                   r["train_peak_bytes_xla"] / 2**20, r["peak_rss_bytes"] / 2**20)])
+    return report
+
+
+# -------------------------------------------------------------------------------------------------------- rates
+
+# Validation / test examples per task (experiments/published/lra_data.md; Retrieval: the AAN eval / test files,
+# 18,090 / 17,437 pairs as the S4 paper's LRA table counts them): the evaluation share of a run's time.
+EVAL_EXAMPLES = {"listops": (2_000, 2_000), "text": (25_000, 25_000), "retrieval": (18_090, 17_437),
+                 "image": (5_000, 10_000), "pathfinder": (20_000, 20_000), "pathx": (20_000, 20_000)}
+# Measured batch where the default (--batch) does not fit in this machine's memory beside other processes.
+RATE_BATCH = {("transformer", "text"): 1, ("transformer", "retrieval"): 1}
+
+
+def task_input(config) -> dict:
+    """Full-scale padded input of config's task for random batches: length, vocab_size (tokens; 256 covers every
+    task's vocabulary) or d_input (real channels), dual (Retrieval: two documents), n_classes.
+    Lengths: experiments/published/lra_data.md (ListOps pads to 2000; Text / Retrieval: the config's max_len)."""
+    from experiments.configs import base
+
+    data, task = config.data, config.data.task
+    length = {"listops": 2000, "text": data.get("max_len"), "retrieval": data.get("max_len"), "image": 1024,
+              "pathfinder": data.get("resolution", 32) ** 2, "pathx": 128 * 128}[task]
+    real = (task == "image" and data.mode != "grey_tokens") or (task in ("pathfinder", "pathx")
+                                                                 and data.encoding == "real")
+    return dict(length=length, vocab_size=None if real else 256,
+                d_input=(3 if data.get("mode") == "colour_real" else 1) if real else None,
+                dual=task == "retrieval", n_classes=base.N_CLASSES[task])
+
+
+def rate_cases(suites):
+    """{(model, task): config spec} of every run of the given experiments.reproduce suites (one seed)."""
+    from experiments import reproduce
+
+    cases = {}
+    for name in suites:
+        if name not in reproduce.SUITES:
+            fail(f"--suites {name}: not a suite of experiments.reproduce ({', '.join(sorted(reproduce.SUITES))})")
+        for run in reproduce.expand(reproduce.SUITES[name], name, seeds=1):
+            cases.setdefault((run.model, run.task), run.config_spec)
+    return cases
+
+
+def bench_rate(spec, batch_size, reps):
+    """Seconds per train step of a full config at its own batch size, from one train and one eval step measured
+    at batch_size on the config's full-length input and scaled linearly (x B / batch_size), plus the step's
+    share of the run's evaluations (every eval_every steps over the validation set, once over the test set)."""
+    config = load_config(spec)
+    task_in = task_input(config)
+    task = config.data.task
+    r = bench_step(config, batch_size, task_in["length"], reps, vocab_size=task_in["vocab_size"],
+                   n_classes=task_in["n_classes"], d_input=task_in["d_input"], dual=task_in["dual"])
+    t = config.train
+    evaluations = math.ceil(t.num_steps / t.eval_every)
+    val, test = EVAL_EXAMPLES[task]
+    per_step = lambda train, evaluate: (train * t.batch_size + (evaluations * val + test) * evaluate / t.num_steps
+                                        ) / batch_size
+    train_s = r["train_step_s"] * t.batch_size / batch_size
+    eval_s = (evaluations * val + test) * r["eval_step_s"] / batch_size
+    step_s = per_step(r["train_step_s"], r["eval_step_s"])
+    return {"config": spec, "task": task, "length": task_in["length"], "dual": task_in["dual"],
+            "measured_batch": batch_size, "train_step_s_measured": r["train_step_s"],
+            "eval_step_s_measured": r["eval_step_s"], "train_step_cpu_s_measured": r["train_step_cpu_s"],
+            "eval_step_cpu_s_measured": r["eval_step_cpu_s"],
+            "step_cpu_s_with_eval": per_step(r["train_step_cpu_s"], r["eval_step_cpu_s"]),
+            "train_compile_and_first_step_s": r["train_compile_and_first_step_s"],
+            "eval_compile_s": r["eval_compile_s"], "peak_rss_bytes": r["peak_rss_bytes"],
+            "config_batch": t.batch_size, "num_steps": t.num_steps, "evaluations": evaluations,
+            "train_step_s_scaled": train_s, "eval_s_total": eval_s, "step_s_with_eval": step_s,
+            "run_hours": step_s * t.num_steps / 3600,
+            "run_cpu_hours": per_step(r["train_step_cpu_s"], r["eval_step_cpu_s"]) * t.num_steps / 3600}
+
+
+def run_rates(args):
+    from experiments.reproduce import NOT_ESTIMATED, SAME_COST
+
+    cases = rate_cases(args.suites)
+    if args.only:
+        unknown = [x for x in args.only if x not in {f"{m}:{t}" for m, t in cases}]
+        if unknown:
+            fail(f"--only {','.join(unknown)}: not a model:task of the suites; they have "
+                 f"{', '.join(f'{m}:{t}' for m, t in cases)}")
+    report = {"benchmark": "rates", "suites": args.suites, **_environment(), "reps": args.reps,
+              "notes": {"scaling": "train/eval step measured at measured_batch on the full-length input, x "
+                                   "config_batch / measured_batch (linear: an estimate; per-step overheads make it "
+                                   "an over-estimate where the measured step is small)",
+                        "step_s_with_eval": "scaled train step + (evaluations x val + test examples) x eval step "
+                                            "per example / num_steps",
+                        "load": "os.getloadavg() 1-minute before / after each case (2 shared cores)",
+                        "cpu": "process CPU seconds (time.process_time, all threads): less sensitive to the load "
+                               "than wall seconds; idle 2-core wall time lies between CPU / 2 and CPU"},
+              "results": []}
+    for (model, task), spec in cases.items():
+        if args.only and f"{model}:{task}" not in args.only:
+            continue
+        entry = {"model": model, "task": task}
+        if model in SAME_COST:
+            entry["same_cost_as"] = SAME_COST[model]
+        elif (model, task) in NOT_ESTIMATED:
+            entry["not_estimated"] = NOT_ESTIMATED[(model, task)]
+        else:
+            load_before = os.getloadavg()[0]
+            entry.update(bench_rate(spec, RATE_BATCH.get((model, task), args.batch), args.reps),
+                         load_before=load_before, load_after=os.getloadavg()[0])
+        report["results"].append(entry)
+        print(f"  rates: {model} {task} done: {json.dumps(entry)}", file=sys.stderr, flush=True)
+        if args.out:
+            _write_json(args.out, report)  # after every case: a long measurement keeps what it has
+    measured = [r for r in report["results"] if "step_s_with_eval" in r]
+    print_table(f"rates (one step at the measured b, full length, scaled to the config's B; {args.suites})",
+                ["model", "task", "L", "b", "train wall s @b", "train CPU s @b", "compile+1st s", "B",
+                 "CPU s/step @B +eval", "steps", "CPU hours", "load"],
+                [(r["model"], r["task"], r["length"], r["measured_batch"], r["train_step_s_measured"],
+                  r["train_step_cpu_s_measured"], r["train_compile_and_first_step_s"], r["config_batch"],
+                  r["step_cpu_s_with_eval"], r["num_steps"], r["run_cpu_hours"], r["load_before"])
+                 for r in measured])
+    print("\nexperiments/reproduce.py FULL_MEASURED entries, (model, task): (b, train CPU s at b, CPU s/step at B "
+          "with the evaluation share, B):")
+    for r in measured:
+        print(f'    ("{r["model"]}", "{r["task"]}"): ({r["measured_batch"]}, {r["train_step_cpu_s_measured"]:.3g}, '
+              f'{r["step_cpu_s_with_eval"]:.4g}, {r["config_batch"]}),')
     return report
 
 
@@ -467,6 +607,13 @@ def main(argv=None):
     p.add_argument("--length", type=_positive_int, default=2048)
     p.add_argument("--reps", type=_positive_int, default=5)
     p.add_argument("--out", default=None, help="write the JSON to this file")
+    p = sub.add_parser("rates", help="seconds per train step of every full config of experiments.reproduce "
+                                     "suites (STEP_RATE_ESTIMATES)", formatter_class=fmt)
+    p.add_argument("--suites", type=_str_list, default=["full", "ablation"], help="experiments.reproduce suites")
+    p.add_argument("--batch", type=_positive_int, default=2, help="measured batch (scaled to each config's)")
+    p.add_argument("--reps", type=_positive_int, default=2, help="timed train / eval steps after the first")
+    p.add_argument("--only", type=_str_list, default=[], help="model:task cases, e.g. lru:listops,s5:text")
+    p.add_argument("--out", default=None, help="write the JSON to this file (rewritten after every case)")
     p = sub.add_parser("layers", help="every family in models.LAYERS at one width", formatter_class=fmt)
     p.add_argument("--lengths", type=_int_list, default=[1024, 4096, 16384])
     p.add_argument("--batch", type=_positive_int, default=1)
@@ -484,7 +631,8 @@ def main(argv=None):
     p.add_argument("--max-bytes", dest="max_bytes", type=int, default=32 * 2**30,
                    help="layers: skip running a compiled function whose XLA peak exceeds this")
     args = parser.parse_args(argv)
-    result = {"scan": run_scan, "step": run_step, "layers": run_layers, "all": run_all}[args.command](args)
+    result = {"scan": run_scan, "step": run_step, "layers": run_layers, "rates": run_rates,
+              "all": run_all}[args.command](args)
     if args.command != "all" and args.out:
         _write_json(args.out, result)
     return result

@@ -117,11 +117,72 @@ STEP_RATE_ESTIMATES = {
     #     --set model.layer_args.d_state=32 --set model.n_layers=2 --set model.layer_args.bidirectional=True
     #   -> 28,442 tok/s (unidirectional 44,238); s4d.py:pathfinder_smoke (norm batch, glu) 64,632: 0.44 x 4.5.
     ("lru", "pathfinder", "mini"): (2.0, "estimate: 0.44 x the S4D entry's idle rate (benchmark ratio, loaded)"),
-    # python -m experiments.benchmark step --config experiments/configs/lru.py:listops --batch 32 --length 2000
-    # on the idle 2-core CPU (session 4): 12.3 s per train step at the full length.
-    ("lru", "listops", "full"): (1 / 12.3, "one step at B=32, L=2000 measured on the idle 2-core CPU"),
     ("*", "*", "mini"): (20.0, "guess: a mini run on a 2-core CPU"),
 }
+# Full and ablation suites: no accelerator was lent, so these are ESTIMATES for the 2-core CPU, not run times.
+# Keys are (model, task, "full"), model = family or family:option (the ladder's rungs). Models whose step costs
+# what another's does on the same task are measured once: the LRU rungs differ from the LRU only in how lambda is
+# parameterised and initialised (the same diagonal complex scan and shapes), rnn_relu from rnn_tanh only in the
+# pointwise nonlinearity of the same sequential dense scan.
+SAME_COST = {**{f"ladder:{rung}": "lru" for rung in ("real_imag", "exp", "stable_exp", "ring_init", "lru")},
+             "ladder:rnn_relu": "ladder:rnn_tanh"}
+NOT_ESTIMATED = {
+    ("transformer", "pathx"): "full attention over L=16,384 (a 16384^2 score matrix per head per example, 1 GiB in "
+                              "float32) at the config's B=64 for 500k steps is out of a CPU's reach (one step of a "
+                              "1-layer, 32-wide model took ~95 s here); the published result is FAIL (chance)",
+}
+# Each measured model: one train step and one eval step of its full config (random inputs of the task's full
+# length and kind, experiments/benchmark.py task_input) at a small batch b on the shared 2-core development CPU, in
+# process CPU seconds (all threads), scaled linearly to the config's batch B, plus the step's share of the run's
+# evaluations (every eval_every steps over the validation set, once over the test set). The machine was loaded
+# (1-minute load average 7-15.5 from other jobs, and up to 3 of these measurements ran at once to finish in the
+# session), so these are loaded-machine estimates; CPU seconds depend far less on the load than wall seconds, which
+# were 1.0-7.2x the CPU seconds here. Regenerate all of it (JSON with wall and CPU seconds, compile times, load; these
+# lines printed at the end) with
+#   python -m experiments.benchmark rates --reps 1 --out rates.json          (session 6, at commit d5e8933)
+# Check of the method: LRU ListOps gives 1.24 CPU s at b=2, x 16 = 19.8 s at B=32, where one step at B=32 took
+# 12.3 s wall on the idle machine (session 4, `python -m experiments.benchmark step --config
+# experiments/configs/lru.py:listops --batch 32 --length 2000`, with that benchmark's LayerNorm + full GLU): on an
+# idle 2-core machine expect roughly 0.6x these times. Linear scaling from b to B over-estimates where per-step
+# overheads dominate (the dense RNN rungs' sequential scans). Hours per run: 1 seed; the suites run 3.
+# (model, task): (b, train CPU s/step at b, CPU s/step at the config's B with its evaluation share, B)
+FULL_MEASURED = {
+    ("transformer", "listops"): (2, 27, 462.9, 32),
+    ("transformer", "text"): (1, 33.8, 1250, 32),
+    ("transformer", "retrieval"): (1, 32.8, 1761, 32),
+    ("transformer", "image"): (2, 1.3, 167, 256),
+    ("transformer", "pathfinder"): (2, 2.27, 582.6, 512),
+    ("s4d", "listops"): (2, 1.64, 26.49, 32),
+    ("s4d", "text"): (2, 3.5, 36.7, 16),
+    ("s4d", "retrieval"): (2, 5.6, 185.1, 64),
+    ("s4d", "image"): (2, 5.35, 142.3, 50),
+    ("s4d", "pathfinder"): (2, 2.04, 71.37, 64),
+    ("s4d", "pathx"): (2, 44.4, 382.3, 16),
+    ("s5", "listops"): (2, 0.526, 13.2, 50),
+    ("s5", "text"): (2, 4.72, 148.3, 50),
+    ("s5", "retrieval"): (2, 5.72, 95.26, 32),
+    ("s5", "image"): (2, 4.01, 103.4, 50),
+    ("s5", "pathfinder"): (2, 1.01, 33.54, 64),
+    ("s5", "pathx"): (2, 12.2, 203.1, 32),
+    ("lru", "listops"): (2, 1.24, 19.9, 32),
+    ("lru", "text"): (2, 4.13, 71.91, 32),
+    ("lru", "retrieval"): (2, 5.96, 193.2, 64),
+    ("lru", "image"): (2, 2.53, 65.22, 50),
+    ("lru", "pathfinder"): (2, 0.657, 21.79, 64),
+    ("lru", "pathx"): (2, 28.9, 471.9, 32),
+    ("ladder:rnn_tanh", "listops"): (2, 1.65, 26.71, 32),
+    ("ladder:rnn_tanh", "pathfinder"): (2, 0.906, 30.24, 64),
+    ("ladder:rnn_lin", "listops"): (2, 0.922, 14.89, 32),
+    ("ladder:rnn_lin", "pathfinder"): (2, 0.722, 24.42, 64),
+}
+STEP_RATE_ESTIMATES.update({(model, task, "full"): (1 / step_s, f"train step measured at B={b}: {b_s:.3g} CPU s on the "
+                                                   f"loaded 2-core CPU, x {B}/{b}, + evaluation share")
+                            for (model, task), (b, b_s, step_s, B) in FULL_MEASURED.items()})
+STEP_RATE_ESTIMATES.update({(model, task, "full"): (STEP_RATE_ESTIMATES[(same, task, "full")][0],
+                                                    f"as {same}: " + STEP_RATE_ESTIMATES[(same, task, "full")][1])
+                            for model, same in SAME_COST.items() for (m, task) in FULL_MEASURED if m == same})
+STEP_RATE_ESTIMATES.update({(model, task, "full"): (None, f"not estimated: {why}")
+                            for (model, task), why in NOT_ESTIMATED.items()})
 # Process start, data load, compile, one validation + one test pass. Mini: 8-12 s in the same `make run` (wall_time_s
 # - train_time_s of results.json); full: estimate.
 START_UP_S = {"mini": 12.0, "full": 60.0}
@@ -398,9 +459,12 @@ def estimate(run: Run, run_dir: Path, num_steps: int, rates: dict, config=None) 
     if rate is None and (run.family, run.task, run.scale) in rates:
         rate, source = rates[(run.family, run.task, run.scale)], "measured steps/s of another seed in this suite"
     if rate is None:
-        for key in ((run.family, run.task, run.scale), (run.family, "*", run.scale), ("*", "*", run.scale)):
+        for key in ((run.model, run.task, run.scale), (run.family, run.task, run.scale), (run.family, "*", run.scale),
+                    ("*", "*", run.scale)):
             if key in STEP_RATE_ESTIMATES:
                 rate, source = STEP_RATE_ESTIMATES[key]
+                if rate is None:
+                    return None, source  # "not estimated: why"
                 source = f"estimate ({source})"
                 if key == (run.family, run.task, run.scale) and (differs := size_differences(run, config)):
                     # The stated rate (and its label) is of the built-in entry, not of this run's size.
