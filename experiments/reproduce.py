@@ -110,13 +110,9 @@ STEP_RATE_ESTIMATES = {
     ("transformer", "pathfinder", "mini"): (0.12, _MINI_MEASURED + " (10 steps in 72 s)"),
     ("s4d", "pathfinder", "mini"): (4.5, _MINI_MEASURED),
     ("s5", "pathfinder", "mini"): (5.4, _MINI_MEASURED),
-    # The suite's entry is bidirectional since session 5 and has not been timed idle. Estimate: S4D's idle rate x
-    # the ratio of their train tokens/s measured back to back under load 7 (session 5):
-    #   python -m experiments.benchmark step --config experiments/configs/lru.py:pathfinder_smoke --batch 32 \
-    #     --length 1024 --set model.norm=batch --set model.activation=half_glu2 --set model.d_model=32 \
-    #     --set model.layer_args.d_state=32 --set model.n_layers=2 --set model.layer_args.bidirectional=True
-    #   -> 28,442 tok/s (unidirectional 44,238); s4d.py:pathfinder_smoke (norm batch, glu) 64,632: 0.44 x 4.5.
-    ("lru", "pathfinder", "mini"): (2.0, "estimate: 0.44 x the S4D entry's idle rate (benchmark ratio, loaded)"),
+    # The bidirectional entry (session 5): 600 steps in 256 s of training time (results.json train_time_s) in the
+    # idle fresh-clone `make run` of 73ac00d (README "What it costs").
+    ("lru", "pathfinder", "mini"): (2.3, _MINI_MEASURED),
     ("*", "*", "mini"): (20.0, "guess: a mini run on a 2-core CPU"),
 }
 # Full and ablation suites: no accelerator was lent, so these are ESTIMATES for the 2-core CPU, not run times.
@@ -192,10 +188,8 @@ START_UP_S = {"mini": 12.0, "full": 60.0}
 EVAL_S = {("transformer", "pathfinder", "mini"): 90.0}
 
 # A mid-run checkpoint about every minute of training (the entry's steps/s estimate x 60), so that a kill -9 loses
-# at most about a minute; validation stays once, at the end (eval_every = num_steps). Rounded to a multiple of 50
-# (the smoke configs log every 25 or 50 steps): the trainer drops the time from the last log line to a checkpoint
-# from its train time while counting those steps, so a save between log lines inflates the logged steps/s. A
-# checkpoint of these small models cost ~0.1-1.6 s (wall time of the LRU ListOps entry's settings, 300 steps,
+# at most about a minute; validation stays once, at the end (eval_every = num_steps). Rounded down to a multiple of
+# 50 so that checkpoints fall on log lines (the smoke configs log every 25 or 50 steps). A checkpoint of these small models cost ~0.1-1.6 s (wall time of the LRU ListOps entry's settings, 300 steps,
 # checkpoint every 30 vs 300 steps, side by side on the loaded 2-core CPU: 149.7 vs 148.9 s, 196.7 vs 182.1 s).
 MINI_CHECKPOINT_S = 60.0
 
@@ -203,7 +197,7 @@ MINI_CHECKPOINT_S = 60.0
 def _mini_checkpointing(family: str, task: str, num_steps: int) -> dict:
     every = STEP_RATE_ESTIMATES[(family, task, "mini")][0] * MINI_CHECKPOINT_S
     if every >= 50:
-        every = 50 * round(every / 50)
+        every = 50 * (every // 50)
     every = max(1, min(num_steps, round(every)))
     # Fewer steps than a log interval (the Transformer on Pathfinder: 7): log at each checkpoint too.
     return {"train.checkpoint_every": every, **({"train.log_every": every} if every < 50 else {})}
@@ -483,6 +477,9 @@ def fmt_s(seconds: float | None) -> str:
         return "?"
     seconds = int(round(seconds))
     h, rem = divmod(seconds, 3600)
+    if h >= 48:  # full-scale CPU estimates run to years: days (and years) read better than 531937h
+        days = seconds / 86400
+        return f"{days:,.0f} days" + (f" ({days / 365.25:,.1f} years)" if days >= 365.25 else "")
     return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
 
 
@@ -756,7 +753,8 @@ def main(argv=None) -> int:
         print(f"  {run.name:<44s} {run.config_spec} {extra} [{run.scale}] {state}; ~{fmt_s(seconds)} ({how})")
     known = [s for s, _ in estimates.values() if s is not None]
     n_unknown = sum(s is None for s, _ in estimates.values())
-    print(f"estimated time: ~{fmt_s(sum(known))}" + (f" plus {n_unknown} runs of unknown speed" if n_unknown else ""))
+    print(f"estimated time: ~{fmt_s(sum(known))}" + (f" plus {n_unknown} runs not estimated (see each run)"
+                                                      if n_unknown else ""))
     if args.dry_run:
         return 0
 

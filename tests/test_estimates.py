@@ -14,10 +14,12 @@ def _runs(suite):
 @pytest.mark.parametrize("suite", ["full", "ablation"])
 def test_every_run_has_a_labelled_estimate_or_a_reason(suite, tmp_path):
     not_estimated = set()
-    for run in _runs(suite):
-        num_steps, why = reproduce.availability(run)
-        assert why is None, f"{run.name}: {why}"
-        seconds, how = reproduce.estimate(run, tmp_path / run.name, num_steps, {})
+    runs = _runs(suite)
+    configs, unavailable = reproduce.resolve_all(runs, f"suite {suite}", builtin=True, data_dir=None)
+    assert not unavailable, unavailable
+    for run in runs:
+        config = configs[run.name]
+        seconds, how = reproduce.estimate(run, tmp_path / run.name, config.train.num_steps, {}, config)
         if seconds is None:
             assert how.startswith("not estimated: ") and len(how) > 40, f"{run.name}: {how!r}"
             not_estimated.add((run.model, run.task))
