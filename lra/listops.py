@@ -480,13 +480,7 @@ def can_prepare(options: dict[str, Any]) -> str | None:
 
 def find_release_files(release_dir: str | os.PathLike) -> dict[str, Path]:
     """Paths of basic_{train,val,test}.tsv under release_dir (or its listops-1000 folder)."""
-    root = Path(release_dir)
-    for sub in _RELEASE_SUBDIRS:
-        paths = {split: root / sub / name for split, name in RELEASE_FILES.items()}
-        if all(p.is_file() for p in paths.values()):
-            return {split: p.resolve() for split, p in paths.items()}
-    raise DataError(f"{root}: no basic_train.tsv, basic_val.tsv and basic_test.tsv there "
-                    f"(looked in {', '.join(_RELEASE_SUBDIRS)})")
+    return opts.find_release_files(release_dir, _RELEASE_SUBDIRS, RELEASE_FILES)
 
 
 def build(options: dict[str, Any], out_dir: Path, log=print) -> dict[str, Any]:

@@ -64,3 +64,15 @@ def release_missing(what: str, release_dir: str | os.PathLike | None, find, wher
     except DataError as e:
         return str(e)
     return None
+
+
+def find_release_files(release_dir: str | os.PathLike, subdirs: Iterable[str],
+                       files: dict[str, str]) -> dict[str, Path]:
+    """{split: resolved path} of `files` ({split: file name}) in the first folder release_dir/<subdir> (subdirs in
+    order) that holds all of them; DataError naming the files and the folders looked in."""
+    root = Path(release_dir)
+    for sub in subdirs:
+        paths = {split: root / sub / name for split, name in files.items()}
+        if all(p.is_file() for p in paths.values()):
+            return {split: p.resolve() for split, p in paths.items()}
+    raise DataError(f"{root}: no {', '.join(files.values())} there (looked in {', '.join(subdirs)})")

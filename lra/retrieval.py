@@ -92,12 +92,7 @@ def read_rows(path: Path, malformed: str = "stop", skipped: list[int] | None = N
 
 def find_release_files(release_dir: str | os.PathLike) -> dict[str, Path]:
     """Paths of new_aan_pairs.{train,eval,test}.tsv under release_dir (or its tsv_data folder)."""
-    root = Path(release_dir)
-    for sub in _RELEASE_SUBDIRS:
-        paths = {split: root / sub / name for split, name in RELEASE_FILES.items()}
-        if all(p.is_file() for p in paths.values()):
-            return {split: p.resolve() for split, p in paths.items()}
-    raise DataError(f"{root}: no {', '.join(RELEASE_FILES.values())} there (looked in {', '.join(_RELEASE_SUBDIRS)})")
+    return opts.find_release_files(release_dir, _RELEASE_SUBDIRS, RELEASE_FILES)
 
 
 # ---------------------------------------------------------------------------------------------
