@@ -34,7 +34,7 @@ class RunInfo:
     task: str
     seed: int
     scale: str  # one of SCALES
-    status: str  # "done" | "failed" | "incomplete" | "not started" | "missing" | "not available"
+    status: str  # "done" | "failed" | "incomplete" | "not started" | "missing" | "not available" | "stale"
     results: dict | None = None
     failure: dict | None = None
     step: int = 0  # last logged training step
@@ -138,6 +138,15 @@ def expected_runs(runs_dir) -> list[RunInfo]:
                     task=r["task"], seed=int(r["seed"]), scale=r["scale"],
                     status="missing" if r.get("available", True) else "not available")
             for r in _read_json(path)["runs"]]
+
+
+def stale_runs(runs_dir) -> dict[str, str]:
+    """{run name: why} for the run directories the suite driver found holding another config's run (suite.json
+    "stale": the suite entry changed since that run; the driver does not reuse it); {} without suite.json."""
+    path = Path(runs_dir) / SUITE_FILE
+    if not path.exists():
+        return {}
+    return {r["name"]: r["stale"] for r in _read_json(path)["runs"] if r.get("stale")}
 
 
 def latest_checkpoint_step(run_dir) -> int | None:

@@ -43,6 +43,8 @@ TASK_TITLES = {"listops": "ListOps", "text": "Text", "retrieval": "Retrieval", "
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
 FAIL_VALUE = 50.0  # S4-paper convention for FAIL in averages
 UNREADABLE = "unreadable"  # status of a run directory whose JSON files could not be parsed (see read_runs)
+STALE = "stale"  # a run directory the suite driver found holding another config's run (runs.stale_runs)
+LEFT_OUT = ("missing", "not available", UNREADABLE, STALE)  # statuses whose config is not a run of this cell
 
 # Our config family -> the published row it reproduces: (model, variant) in published_results.csv.
 PUBLISHED_ROWS = {
@@ -145,7 +147,7 @@ def config_differences(run_list) -> dict[str, dict[str, list[str]]]:
     between the runs that have a config.json (a key missing from a run's config counts as the value "(absent)")."""
     as_json = lambda config: {key: json.dumps(value, sort_keys=True)
                               for key, value in runs_lib.flatten_config(config).items()}
-    flat = {str(r.path): as_json(r.config) for r in run_list if r.config is not None}
+    flat = {str(r.path): as_json(r.config) for r in run_list if r.config is not None and r.status not in LEFT_OUT}
     keys = sorted(set().union(*flat.values()) - set(BOOKKEEPING)) if flat else []
     out = {}
     for key in keys:
@@ -192,6 +194,10 @@ class Cell:
         return [r for r in self.runs if r.status == UNREADABLE]
 
     @property
+    def stale(self) -> list:
+        return [r for r in self.runs if r.status == STALE]
+
+    @property
     def n_chance(self) -> int:
         return sum(r.chance_level for r in self.runs if r.status == "done")
 
@@ -221,7 +227,7 @@ class Cell:
     def repeated_seeds(self) -> list[int]:
         """Seeds that more than one run of this cell used (model init and data order both the same)."""
         uses = collections.Counter((r.seed, (r.config or {}).get("train", {}).get("data_seed")) for r in self.runs
-                                   if r.status not in ("missing", "not available", UNREADABLE))
+                                   if r.status not in LEFT_OUT)
         return sorted({seed for (seed, _), n in uses.items() if n > 1})
 
     @property
@@ -242,6 +248,7 @@ class Cell:
             out.append(f"seed(s) {', '.join(map(str, self.repeated_seeds))} appear in more than one run: the std is "
                        "not over independent seeds")
         out += [f"run {r.path} is unreadable, left out: {r.failure['reason']}" for r in self.unreadable]
+        out += [f"run {r.path} is stale, left out: {r.failure['reason']}" for r in self.stale]
         return out
 
     def status(self) -> str:
@@ -257,6 +264,8 @@ class Cell:
             return "failed"
         if self.unreadable:
             return UNREADABLE
+        if self.stale and all(r.status in (STALE, "missing", "not available") for r in self.runs):
+            return STALE
         return "incomplete"
 
     def text(self) -> str:
@@ -274,7 +283,7 @@ class Cell:
                 notes.append(f"{self.n_chance} at chance")
         else:
             out = {"FAIL": "FAIL (diverged)", "missing": "missing", "not available": "missing (config not available)",
-                   "failed": "failed", "incomplete": "unfinished", UNREADABLE: UNREADABLE}[status]
+                   "failed": "failed", "incomplete": "unfinished", UNREADABLE: UNREADABLE, STALE: STALE}[status]
         n_failed = self.count("failed")
         if n_failed and (acc or status == "failed"):
             kinds = sorted({r.failure.get("kind", "?") for r in self.runs if r.status == "failed"})
@@ -294,6 +303,8 @@ class Cell:
             notes.append(f"{len(unavailable)} not available")
         if self.unreadable and status != UNREADABLE:
             notes.append(f"{len(self.unreadable)} unreadable")
+        if self.stale and status != STALE:
+            notes.append(f"{len(self.stale)} stale")
         return out + (" [" + "; ".join(notes) + "]" if notes else "")
 
 
@@ -339,7 +350,9 @@ def _read_or_unreadable(path: Path):
 
 def collect(runs_dir) -> dict:
     """{(scale, family, option): {task: Cell}} of the runs found in runs_dir plus those its suite.json expects."""
-    found = read_runs(runs_dir)
+    stale = runs_lib.stale_runs(runs_dir)
+    found = [dataclasses.replace(r, status=STALE, failure={"reason": stale[r.name]}) if r.name in stale else r
+             for r in read_runs(runs_dir)]
     names = {r.name for r in found}
     everything = found + [r for r in runs_lib.expected_runs(runs_dir) if r.name not in names]
     groups: dict = {}
@@ -466,7 +479,9 @@ def conventions(scale: str) -> list[str]:
         "'at chance': a seed not above the best constant predictor on test + 1 point (kept in the mean); "
         "'missing'/'unfinished'/'failed' are "
         "not counted as 0: an average with such a task is shown as incomplete. 'unfinished': no results.json yet "
-        "(running, interrupted, or stopped outside the suite driver, e.g. a diverged `experiments.train` run).",
+        "(running, interrupted, or stopped outside the suite driver, e.g. a diverged `experiments.train` run). "
+        "'stale': a run directory holding another config's run (the suite entry changed since; the driver does not "
+        "reuse it): left out, with the differing keys in a warning.",
         "'*' / 'n/c': the published column is coloured sequential CIFAR, not LRA's grayscale Image (not comparable).",
     ]
     if scale != "full":

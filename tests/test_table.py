@@ -305,3 +305,23 @@ def test_cli_piped_into_head_exits_quietly(full_dir):
     proc.stdout.close()  # the reader (`head`) has gone before the table is printed
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0 and err == "", err
+
+
+def test_a_run_the_driver_found_stale_is_left_out_and_said(tmp_path):
+    """suite.json's "stale" (the driver found another config's run under an entry's name): its old result is not
+    shown as the entry's; the cell says stale and a warning gives the driver's reason."""
+    write_run(tmp_path, "lru", "listops", 0, acc=0.331)
+    write_run(tmp_path, "lru", "listops", 1, acc=0.45)
+    reason = "stale (config differs: model.d_model: 16 -> 32): delete or move that run directory"
+    runs = [dict(name=f"lru-listops_smoke-seed{s}", family="lru", option=None, task="listops", seed=s, scale="mini",
+                 available=True, why_not=None, stale=reason if s == 0 else None) for s in (0, 1)]
+    (tmp_path / "suite.json").write_text(json.dumps(dict(runs=runs)))
+    out = table.render(tmp_path, "md")
+    assert "45.00 (n=1/2) [1 stale]" in out and "33.10" not in out
+    assert "lru-listops_smoke-seed0 is stale, left out: " + reason in out
+    assert "mixed configs" not in out
+    # Every seed stale: the cell is 'stale', not a number and not 'missing'.
+    runs[1]["stale"] = reason
+    (tmp_path / "suite.json").write_text(json.dumps(dict(runs=runs)))
+    row = csv_rows(tmp_path)[("mini", "lru", "listops")]
+    assert row["status"] == "stale" and row["mean"] == ""
