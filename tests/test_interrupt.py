@@ -128,6 +128,8 @@ def test_chance_is_the_best_constant_predictor_on_test_not_the_train_majority():
     assert trainer.is_chance_level(217 / 400, chance)  # always predicting label 1: flagged
     assert trainer.is_chance_level(0.55, chance)  # within the margin
     assert not trainer.is_chance_level(0.56, chance)
+    # Exactly one point above, whatever the float rounding of the two ratios (flagged: 'not above' + margin).
+    assert trainer.is_chance_level(221 / 400, 217 / 400) and trainer.is_chance_level(45 / 400, 41 / 400)
     # Ties go to the lowest label; a class absent from test scores 0.
     assert trainer.best_constant_baseline(fake_dataset([2, 2], [0, 1, 1, 0], n_classes=3), "test") == (0, 0.5)
 
