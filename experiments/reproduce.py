@@ -12,7 +12,8 @@ a crash or divergence of one run does not stop the suite. Rerunning the same com
 (results.json) and resumes interrupted ones from their latest checkpoint; a run that failed is retried. A run
 directory that holds a run with another config than the entry's (a finished run: outside table.BOOKKEEPING; an
 interrupted one: any key, as the trainer compares on resume) is never reused: it is listed as failed ("stale",
-naming the keys) and left untouched. Failed runs are listed with their reason (trainer exit code 2: user or data
+naming the keys) and left untouched; so is one whose JSON files cannot be read ("unreadable", naming the file and the
+parse error). Failed runs are listed with their reason (trainer exit code 2: user or data
 error; 3: divergence). Every entry's config is resolved and checked before anything runs: an unknown family,
 variant or key, or a bad value, is an error (exit 2). In a built-in suite only, a family whose config file is not
 written yet is listed as "not available" and not run (none is, at present).
@@ -22,7 +23,7 @@ then exits 130 / 143 with its summary; a second Ctrl-C kills the trainer at once
 checkpoint stays). The trainer runs in its own process group (a terminal's Ctrl-C reaches the driver only) and,
 on Linux, dies with the driver (a parent-death SIGKILL) if the driver itself is killed.
 
-Exit codes: 0 every run finished; 1 a run failed (or is stale); 2 a usage error (bad flag, suite or entry config,
+Exit codes: 0 every run finished; 1 a run failed (or is stale or unreadable); 2 a usage error (bad flag, suite or entry config,
 --runs-dir not a folder, another driver on the runs directory); 130 / 143 interrupted by SIGINT / SIGTERM.
 
 Seeds: run N uses --config.seed=N --config.train.data_seed=N (init and data order). Scale: an entry whose
@@ -300,14 +301,51 @@ def select(runs: list[Run], models=None, tasks=None) -> list[Run]:
             and (not tasks or r.task in tasks)]
 
 
+SUITE_FILE_KEYS = ("entries", "seeds", "scale")
+SUITE_FILE_FORM = ('{"entries": [[family, variant] or [family, variant, {overrides}], ...], "seeds": N (optional, '
+                   'a positive integer), "scale": "mini"|"full" (optional)}')
+
+
+def _path_problem(what: str, value) -> str | None:
+    """Why `value` cannot be part of a run directory's name (it must stay inside --runs-dir), else None."""
+    if not isinstance(value, str) or not value:
+        return f"{what} must be a non-empty string, got {json.dumps(value)}"
+    if any(sep in value for sep in ("/", "\\", os.sep)) or ".." in value:
+        return f"{what} {json.dumps(value)} contains a path separator or '..' (a run directory must stay inside " \
+               "--runs-dir)"
+    return None
+
+
 def load_suite_file(path) -> dict:
+    """The suite in a JSON file, checked: ValueError naming the file, the key or entry and what to write."""
     try:
         suite = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:
         raise ValueError(f"--suite-file {path}: {e}") from None
+
+    def bad(what):
+        return ValueError(f"--suite-file {path}: {what}; expected {SUITE_FILE_FORM}")
+
     if not isinstance(suite, dict) or not isinstance(suite.get("entries"), list):
-        raise ValueError(f"--suite-file {path}: expected {{\"entries\": [[family, variant(, overrides)], ...], "
-                         "\"seeds\": N, \"scale\": \"mini\"|\"full\"}")
+        raise bad("no \"entries\" list")
+    if unknown := sorted(set(suite) - set(SUITE_FILE_KEYS)):
+        raise bad(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(json.dumps, unknown))} (the valid "
+                  f"keys: {', '.join(SUITE_FILE_KEYS)})")
+    seeds = suite.get("seeds", 1)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise bad(f"\"seeds\" must be a positive integer (the number of seeds per entry), got {json.dumps(seeds)}")
+    for i, entry in enumerate(suite["entries"]):
+        where = f"entry {i} {json.dumps(entry)}"
+        if not (isinstance(entry, list) and len(entry) in (2, 3)):
+            raise bad(f"{where} is not [family, variant] or [family, variant, {{overrides}}]")
+        if len(entry) == 3 and not isinstance(entry[2], dict):
+            raise bad(f"{where}: its overrides must be a JSON object {{\"section.key\": value, ...}}, got "
+                      f"{json.dumps(entry[2])}")
+        overrides = entry[2] if len(entry) == 3 else {}
+        for what, value in (("family", entry[0]), ("variant", entry[1]),
+                            *((("name", overrides["name"]),) if "name" in overrides else ())):
+            if problem := _path_problem(what, value):
+                raise bad(f"{where}: {problem}")
     return suite
 
 
@@ -414,9 +452,41 @@ def stale_reason(run_dir: Path, info, resolved) -> str | None:
             "or use another --runs-dir")
 
 
+class Unreadable(ValueError):
+    """A run directory whose JSON files cannot be read (the message says which file, the error and the fix)."""
+
+
 def read_existing(run_dir: Path):
-    """RunInfo of a run directory the trainer has started (config.json), else None."""
-    return runs_lib.read_run(run_dir) if (run_dir / "config.json").exists() else None
+    """RunInfo of a run directory the trainer has started (config.json), else None. Unreadable if one of its JSON
+    files cannot be parsed (the table shows such a run as "unreadable", experiments/table.py read_runs)."""
+    if not (run_dir / "config.json").exists():
+        return None
+    fix = "move or delete that run directory"
+    for name in (runs_lib.RUN_FILE, "config.json", "results.json", runs_lib.FAILURE_FILE):
+        try:
+            if (run_dir / name).exists():
+                json.loads((run_dir / name).read_text())
+        except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
+            raise Unreadable(f"unreadable: {run_dir / name}: {e}; {fix}") from None
+    try:
+        return runs_lib.read_run(run_dir)
+    except (ValueError, KeyError, TypeError) as e:  # valid JSON of the wrong shape
+        raise Unreadable(f"unreadable: {run_dir}: {type(e).__name__}: {e}; {fix}") from None
+
+
+def not_reusable(run_dir: Path, resolved) -> str | None:
+    """Why the driver must not train in run_dir (its files are unreadable, or it holds another config's run)."""
+    try:
+        existing = read_existing(run_dir)
+    except Unreadable as e:
+        return str(e)
+    return stale_reason(run_dir, existing, resolved)
+
+
+def _count_blocked(blocked: dict) -> str:
+    n_unreadable = sum(why.startswith("unreadable:") for why in blocked.values())
+    return ", ".join(x for x in (f"{len(blocked) - n_unreadable} stale" if len(blocked) > n_unreadable else "",
+                                 f"{n_unreadable} unreadable" if n_unreadable else "") if x)
 
 
 def measured_rate(run_dir: Path) -> float | None:
@@ -444,11 +514,15 @@ def estimate(run: Run, run_dir: Path, num_steps: int, rates: dict, config=None) 
     """(seconds left, how it was estimated) for a run; config: its resolved config (to say when a stated
     steps/s was measured at another size)."""
     done_steps = 0
-    info = read_existing(run_dir)
+    try:
+        info = read_existing(run_dir)
+    except Unreadable:
+        return None, "unreadable"
     if info is not None:
         if info.status == "done":
             return 0.0, "finished"
-        done_steps = info.step
+        # The logged step can be older than the newest checkpoint (log_every > the steps run): resumes from there.
+        done_steps = max(info.step, runs_lib.latest_checkpoint_step(run_dir) or 0)
     rate, source = measured_rate(run_dir), "measured steps/s of this run"
     if rate is None and (run.family, run.task, run.scale) in rates:
         rate, source = rates[(run.family, run.task, run.scale)], "measured steps/s of another seed in this suite"
@@ -486,12 +560,7 @@ def fmt_s(seconds: float | None) -> str:
 # --------------------------------------------------------------------------------------------------- running
 
 
-def _die_with_parent():  # runs in the child before exec (Linux): SIGKILL it when the driver dies
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(1, signal.SIGKILL) != 0:  # PR_SET_PDEATHSIG
-        os._exit(70)
+DRIVER_PID_ENV = "LRA_DRIVER_PID"  # the trainer dies with this process (experiments/train.py die_with_driver)
 
 
 class Busy(Exception):
@@ -615,10 +684,12 @@ def run_one(run: Run, run_dir: Path, data_dir, set_lock, progress_every: float, 
         log.write(f"\n=== experiments.reproduce {time.strftime('%Y-%m-%d %H:%M:%S')}: "
                   f"{' '.join(run.command(run_dir, data_dir))}\n")
         log.flush()
-        # Its own process group: a terminal's Ctrl-C reaches the driver only, which forwards it once.
+        # Its own process group: a terminal's Ctrl-C reaches the driver only, which forwards it once. No preexec_fn
+        # (unsafe in a process with threads, and JAX has started some): the trainer itself asks for a parent-death
+        # SIGKILL when DRIVER_PID_ENV names its parent (experiments/train.py die_with_driver).
         stop.proc = subprocess.Popen(run.command(run_dir, data_dir), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1"), process_group=0,
-                                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                                     env=dict(os.environ, PYTHONUNBUFFERED="1", **{DRIVER_PID_ENV: str(os.getpid())}),
+                                     process_group=0)
         set_lock(run=run.name, trainer=stop.proc.pid)
         if stop.signum is not None:  # the signal came while the trainer was being started
             stop.proc.send_signal(signal.SIGINT)
@@ -653,8 +724,13 @@ def run_one(run: Run, run_dir: Path, data_dir, set_lock, progress_every: float, 
 def describe(info) -> str:
     if info.status == "done":
         r = info.results
-        text = f"test {100 * r['test_accuracy']:.2f}% (val {100 * r['val_accuracy']:.2f}%, majority class " \
-               f"{100 * r.get('majority_class_test_accuracy', float('nan')):.1f}%)"
+        # The chance level (the best constant predictor on test: what CHANCE LEVEL compares with); results.json
+        # files written before it was recorded have the majority class of the train labels only.
+        key, label = next(((k, lab) for k, lab in (("chance_accuracy", "chance"),
+                                                   ("majority_class_test_accuracy", "majority class"))
+                           if r.get(k) is not None), (None, None))
+        text = f"test {100 * r['test_accuracy']:.2f}% (val {100 * r['val_accuracy']:.2f}%" + \
+            (f", {label} {100 * r[key]:.1f}%)" if key else ")")
         return text + ("  CHANCE LEVEL: did not learn the task" if info.chance_level else "")
     if info.status == "failed":
         return f"FAILED ({info.failure['kind']}, exit code {info.failure['exit_code']}): {info.failure['reason']}"
@@ -677,6 +753,14 @@ def positive_seconds(text: str) -> float:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the suite runs (resolving the configs takes seconds); nothing was run
+        print("\ninterrupted (SIGINT) during start-up; nothing was run", file=sys.stderr, flush=True)
+        return 128 + signal.SIGINT
+
+
+def _main(argv) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m experiments.reproduce", description=__doc__.split("\n")[0],
         epilog="exit codes:\n  0        every run finished\n  1        a run failed or is stale (each listed with "
@@ -733,13 +817,13 @@ def main(argv=None) -> int:
         if run.name in unavailable:
             continue
         run_dir = runs_dir / run.name
-        if why := stale_reason(run_dir, read_existing(run_dir), configs[run.name]):
+        if why := not_reusable(run_dir, configs[run.name]):
             stale[run.name] = why
         else:
             estimates[run.name] = estimate(run, run_dir, steps[run.name], rates, configs[run.name])
 
     print(f"suite {suite_name}: {len(runs)} runs in {runs_dir} ({len(unavailable)} not available"
-          + (f", {len(stale)} stale" if stale else "") + ")")
+          + (f", {_count_blocked(stale)}" if stale else "") + ")")
     for run in runs:
         if run.name in unavailable or run.name in stale:
             print(f"  {run.name:<44s} {unavailable.get(run.name) or stale[run.name]}")
@@ -758,10 +842,16 @@ def main(argv=None) -> int:
     if args.dry_run:
         return 0
 
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"error: --runs-dir {runs_dir}: cannot create it ({e.strerror or e}); give another --runs-dir",
+              file=sys.stderr)
+        return 2
     try:
         with lock(runs_dir) as set_lock, StopOnSignal() as stop:
-            write_suite_json(runs_dir, runs, unavailable, stale)
+            write_suite_json(runs_dir, runs, unavailable,
+                             {n: why for n, why in stale.items() if not why.startswith("unreadable:")})
             return run_suite(runs, runs_dir, steps, configs, unavailable, rates, args, set_lock, stop)
     except Busy as e:
         print(f"error: {e}", file=sys.stderr)
@@ -783,11 +873,11 @@ def run_suite(runs, runs_dir, steps, configs, unavailable, rates, args, set_lock
         if stop.signum is not None:
             break
         run_dir = runs_dir / run.name
-        existing = read_existing(run_dir)
-        if why := stale_reason(run_dir, existing, configs[run.name]):
+        if why := not_reusable(run_dir, configs[run.name]):
             stale[run.name] = why
             print(f"[{i + 1}/{len(todo)}] {run.name}: NOT RUN, {why}", flush=True)
             continue
+        existing = read_existing(run_dir)
         if existing is not None and existing.status == "done":
             results[run.name] = existing
             print(f"[{i + 1}/{len(todo)}] {run.name}: finished before, skipped: {describe(existing)}", flush=True)
@@ -808,7 +898,7 @@ def run_suite(runs, runs_dir, steps, configs, unavailable, rates, args, set_lock
             rates[(run.family, run.task, run.scale)] = rate
         if stop.signum is not None and info.status != "done":
             ckpt = runs_lib.latest_checkpoint_step(run_dir)
-            interrupted = (f"{run.name} stopped at step {info.step}; a rerun resumes it from "
+            interrupted = (f"{run.name} stopped at step {max(info.step, ckpt or 0)}; a rerun resumes it from "
                            + (f"its checkpoint at step {ckpt}" if ckpt else "step 0 (no complete checkpoint)"))
             break
         results[run.name] = info
@@ -823,7 +913,7 @@ def run_suite(runs, runs_dir, steps, configs, unavailable, rates, args, set_lock
               file=sys.stderr, flush=True)
     print(f"\nsuite {'stopped' if stop.signum is not None else 'finished'} after {fmt_s(time.monotonic() - t0)}: "
           f"{n_done}/{len(todo)} runs done, {len(failed) + len(stale)} failed"
-          + (f" ({len(stale)} stale)" if stale else "") + f", {len(chance)} at chance level, "
+          + (f" ({_count_blocked(stale)})" if stale else "") + f", {len(chance)} at chance level, "
           f"{len(unavailable)} not available")
     for name in failed:
         print(f"  FAILED       {name}: {describe(results[name])}  (log: {runs_dir / name / 'train.log'})")

@@ -150,7 +150,30 @@ def main(argv):
         fail(str(e))
 
 
+def die_with_driver(environ=os.environ) -> None:
+    """When experiments.reproduce started this trainer (LRA_DRIVER_PID, its pid, in the environment): on Linux, ask
+    for SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG), then exit at once if the parent is already gone (it
+    died before the prctl: we were re-parented). The driver cannot do this itself between fork and exec: its
+    preexec_fn is unsafe once JAX has started threads. Elsewhere (no prctl) this does nothing."""
+    driver = environ.get("LRA_DRIVER_PID")
+    if not driver or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != driver.strip():
+        print(f"error: the driver (pid {driver}) that started this trainer has exited; nothing was done.",
+              file=sys.stderr)
+        os._exit(1)
+
+
 if __name__ == "__main__":
+    die_with_driver()
     try:
         app.run(main, flags_parser=parse_flags)
     except KeyboardInterrupt:  # during start-up (imports, flag parsing)

@@ -372,3 +372,107 @@ def test_sigint_to_the_driver_alone_stops_the_trainer_at_a_step_boundary(tmp_pat
     assert "error: interrupted at step " in log, "the trainer stopped by itself, at a step boundary"
     assert not any("tmp" in p.name for p in (run_dir / "checkpoints").rglob("*")), "no half-written checkpoint"
     assert not (run_dir / runs.FAILURE_FILE).exists(), "an interrupted run is not a failed one"
+
+
+def test_an_unreadable_run_directory_is_a_failed_run_and_the_suite_goes_on(tmp_path, capsys):
+    """Review: a corrupt results.json or config.json crashed the driver (ValueError traceback) before any run."""
+    entries = [["lru", "listops_smoke", dict(TINY, name=x)] for x in ("results", "config", "fine")]
+    suite = write_suite(tmp_path / "s.json", entries)
+    runs_dir = tmp_path / "r"
+    for run in reproduce.expand(json.loads(suite.read_text()), "s"):
+        fake_run_dir(runs_dir / run.name, run, finished=True)
+    (runs_dir / "results-seed0" / "results.json").write_text('{"test_accuracy": ')
+    (runs_dir / "config-seed0" / "config.json").write_text("{")
+    args = ["--suite-file", str(suite), "--runs-dir", str(runs_dir)]
+    assert reproduce.main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "(0 not available, 2 unreadable)" in out
+    assert f"{'results-seed0':<44s} unreadable: {runs_dir / 'results-seed0' / 'results.json'}: Expecting value: " \
+           "line 1 column 19 (char 18); move or delete that run directory" in out
+    assert f"unreadable: {runs_dir / 'config-seed0' / 'config.json'}: Expecting property name" in out
+    assert reproduce.main(args) == 1
+    out = capsys.readouterr().out
+    assert "[1/3] results-seed0: NOT RUN, unreadable: " in out and "[3/3] fine-seed0: finished before" in out
+    assert "1/3 runs done, 2 failed (2 unreadable)" in out and "  FAILED       config-seed0: unreadable: " in out
+    suite_json = {r["name"]: r["stale"] for r in json.loads((runs_dir / runs.SUITE_FILE).read_text())["runs"]}
+    assert suite_json["results-seed0"] is None, "not called stale in suite.json (the table shows it unreadable)"
+
+
+@pytest.mark.parametrize("suite, says", [
+    (dict(seed=1, entries=[]), 'unknown key "seed" (the valid keys: entries, seeds, scale)'),
+    (dict(entries=[], extra=1), 'unknown key "extra" (the valid keys: entries, seeds, scale)'),
+    (dict(seeds="2", entries=[]), '"seeds" must be a positive integer (the number of seeds per entry), got "2"'),
+    (dict(seeds=0, entries=[]), '"seeds" must be a positive integer (the number of seeds per entry), got 0'),
+    (dict(seeds=True, entries=[]), '"seeds" must be a positive integer'),
+    (dict(seeds=1.5, entries=[]), '"seeds" must be a positive integer'),
+    (dict(entries=[["lru", "listops_smoke", [1, 2]]]), 'entry 0 ["lru", "listops_smoke", [1, 2]]: its overrides '
+                                                       'must be a JSON object'),
+    (dict(entries=[[1, 2]]), "entry 0 [1, 2]: family must be a non-empty string, got 1"),
+    (dict(entries=[["lru"]]), 'entry 0 ["lru"] is not [family, variant] or [family, variant, {overrides}]'),
+    (dict(entries=["lru"]), 'entry 0 "lru" is not [family, variant]'),
+    (dict(entries=[["../lru", "listops_smoke"]]), 'family "../lru" contains a path separator or \'..\''),
+    (dict(entries=[["lru", "listops_smoke/x"]]), 'variant "listops_smoke/x" contains a path separator'),
+    (dict(entries=[["lru", "listops_smoke", {"name": "../../x"}]]), 'name "../../x" contains a path separator'),
+])
+def test_suite_file_mistakes_are_usage_errors_naming_the_file(tmp_path, capsys, monkeypatch, suite, says):
+    monkeypatch.setattr(reproduce, "resolve_all", lambda *a, **k: pytest.fail("checked before configs resolve"))
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(suite))
+    assert reproduce.main(["--suite-file", str(path), "--runs-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --suite-file {path}: ") and says in err and err.count("\n") == 1, err
+    assert "; expected {\"entries\": [[family, variant] or [family, variant, {overrides}], ...]" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_uncreatable_runs_dir_and_ctrl_c_at_start_up_are_one_line(tmp_path, capsys, monkeypatch):
+    suite = write_suite(tmp_path / "s.json", [["lru", "listops_smoke", TINY]])
+    assert reproduce.main(["--suite-file", str(suite), "--runs-dir", "/proc/nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --runs-dir /proc/nope: cannot create it (") and err.count("\n") == 1, err
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(reproduce, "resolve_all", interrupted)
+    assert reproduce.main(["--suite-file", str(suite), "--runs-dir", str(tmp_path / "r")]) == 130
+    assert capsys.readouterr().err == "\ninterrupted (SIGINT) during start-up; nothing was run\n"
+
+
+def test_the_trainer_dies_with_the_driver_without_preexec_fn(monkeypatch):
+    """Review: Popen(preexec_fn=...) after JAX started threads warned of a fork deadlock. The trainer asks for the
+    parent-death signal itself, and exits if the driver named in LRA_DRIVER_PID is not its parent (any more)."""
+    import inspect
+
+    from experiments import train
+
+    assert "preexec_fn=" not in inspect.getsource(reproduce.run_one)
+    run = reproduce.expand(dict(entries=[["lru", "listops_smoke"]]), "s")[0]
+    assert run.name == "lru-listops_smoke-seed0"
+    train.die_with_driver({})  # not started by the driver: nothing
+    train.die_with_driver({"LRA_DRIVER_PID": str(os.getppid())})  # its parent: goes on
+    if sys.platform.startswith("linux"):  # that asked for a parent-death signal for pytest itself: undo it
+        import ctypes
+        ctypes.CDLL(None).prctl(1, 0)
+    if sys.platform.startswith("linux"):
+        exits = []
+        monkeypatch.setattr(train.os, "_exit", exits.append)
+        train.die_with_driver({"LRA_DRIVER_PID": str(os.getpid())})  # the driver is not its parent: exit
+        assert exits == [1]
+
+
+def test_describe_shows_the_chance_level_and_the_eta_counts_from_the_checkpoint(tmp_path):
+    info = runs.RunInfo(path=tmp_path, name="x", family="lru", option=None, task="pathfinder", seed=0, scale="mini",
+                        status="done", failure=None, step=600, num_steps=600, config=None,
+                        results=dict(test_accuracy=0.5425, val_accuracy=0.5, chance_accuracy=0.5425,
+                                     majority_class_test_accuracy=0.4575, chance_level=True))
+    assert reproduce.describe(info) == "test 54.25% (val 50.00%, chance 54.2%)  CHANCE LEVEL: did not learn the task"
+    del info.results["chance_accuracy"]  # a results.json from before chance_accuracy was recorded
+    assert "(val 50.00%, majority class 45.8%)" in reproduce.describe(info)
+    run = reproduce.expand(dict(entries=[["lru", "listops_smoke", TINY]]), "s")[0]
+    run_dir = tmp_path / run.name
+    fake_run_dir(run_dir, run, finished=False)
+    (run_dir / "checkpoints" / "latest" / "30").mkdir(parents=True)  # logged: nothing yet (log_every > 30)
+    rates = {("lru", "listops", "mini"): 1.0}
+    seconds, how = reproduce.estimate(run, run_dir, 40, rates)
+    assert seconds == 10 + reproduce.START_UP_S["mini"], how
