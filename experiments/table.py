@@ -681,6 +681,10 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # --plot into a folder that cannot be made or written (a file on the path, permissions)
+        print(f"error: --plot {args.plot}: cannot write the figure there ({e.strerror}); give another path",
+              file=sys.stderr)
+        return 2
     unreadable = [r.path for cells in groups.values() for c in cells.values() for r in c.unreadable]
     try:
         print(text)

@@ -325,3 +325,11 @@ def test_a_run_the_driver_found_stale_is_left_out_and_said(tmp_path):
     (tmp_path / "suite.json").write_text(json.dumps(dict(runs=runs)))
     row = csv_rows(tmp_path)[("mini", "lru", "listops")]
     assert row["status"] == "stale" and row["mean"] == ""
+
+
+def test_plot_into_a_path_under_a_file_is_one_line(tmp_path, capsys):
+    write_run(tmp_path / "runs", "lru", "listops", 0, acc=0.5)
+    (tmp_path / "afile").write_text("")
+    assert table.main([str(tmp_path / "runs"), "--plot", str(tmp_path / "afile" / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --plot ") and "give another path" in err and err.count("\n") == 1
